@@ -1,0 +1,40 @@
+# syncd: `make demo` and `make test` each set up their own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "syncd needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/syncd demo
+
+test: setup
+	bash scripts/ensure-postgres.sh
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff format --check syncd tests benchmarks
+	$(BIN)/ruff check syncd tests benchmarks
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format syncd tests benchmarks
+	$(BIN)/ruff check --fix syncd tests benchmarks
+
+bench: setup
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python benchmarks/sync_buildium.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,210 @@
+"""Domain values shared by connectors, transforms, the store and the runner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+#: Namespace for syncd record ids; never change it, or every id changes.
+ID_NAMESPACE = uuid.UUID("6f1c2a9e-5b0d-5c8e-9f3a-2d4b7e8a1c05")
+
+RawRecord = dict[str, Any]
+
+
+def record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
+    """syncd's stable id of a record: UUIDv5 of integration, model and PMS id.
+
+    Deterministic so references between models resolve without look-ups and a
+    re-created record keeps its id.
+    """
+    return uuid.uuid5(ID_NAMESPACE, f"{integration_id}\x1f{model}\x1f{x_id}")
+
+
+class Environment(StrEnum):
+    """Where an integration's PMS account lives."""
+
+    PRODUCTION = "production"
+    SANDBOX = "sandbox"
+
+
+class SyncMode(StrEnum):
+    """How much of a model a run asks the PMS for."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+
+
+class RunStatus(StrEnum):
+    """Status of a sync run in the job log."""
+
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    PARTIAL = "PARTIAL"
+
+
+class Capability(StrEnum):
+    """What a connector can do with a model."""
+
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchWindow:
+    """The date filter of one fetch: records updated in [since, until).
+
+    ``since`` None means from the beginning (a full fetch).
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_full(self) -> bool:
+        """True when the window covers the whole model."""
+        return self.since is None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of raw PMS records.
+
+    ``cursor`` is the position to resume *after* this page (opaque to
+    everyone but the connector); ``total`` is the PMS's count of the whole
+    result set when it reports one.
+    """
+
+    model: str
+    records: list[RawRecord]
+    cursor: str | None
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A resident↔lease link derived from a lease record."""
+
+    x_resident_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedRecord:
+    """A record in the unified model, ready for the store.
+
+    ``values`` holds the model-specific columns plus ``x_property_id``,
+    ``property_id`` and ``custom_data``; ``content_hash`` covers all of them
+    and the links, so an unchanged hash means nothing to write.
+    """
+
+    x_id: str
+    values: Mapping[str, Any]
+    content_hash: str
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    """A raw record that failed to transform, with why."""
+
+    x_id: str | None
+    reason: str
+    raw: RawRecord | Any
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """One customer's account at one PMS."""
+
+    id: str
+    name: str
+    vendor: str
+    environment: Environment
+    enabled: bool
+    base_url: str | None
+    credentials: Mapping[str, str] = field(repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class RunCounts:
+    """Counters of one run (mutable while the run goes on)."""
+
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def processed(self) -> int:
+        """Records processed: every record fetched, whatever became of it."""
+        return self.fetched
+
+    def add(self, other: RunCounts) -> None:
+        """Add another run's counts into this one."""
+        for name in (
+            "fetched",
+            "created",
+            "updated",
+            "unchanged",
+            "deleted",
+            "quarantined",
+            "requests",
+            "retries",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What one page's upsert did."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Sync progress of one (integration, model).
+
+    ``watermark`` is the end of the last completed window. ``cursor`` (with
+    its run, mode and window) is set while a run is unfinished, so a crashed
+    run resumes after the last stored page instead of starting over.
+    """
+
+    watermark: datetime | None = None
+    cursor: str | None = None
+    cursor_run_id: str | None = None
+    cursor_mode: SyncMode | None = None
+    window: FetchWindow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of the job log."""
+
+    id: str
+    root_run_id: str | None
+    parent_run_id: str | None
+    integration_id: str
+    vendor: str
+    model: str | None
+    mode: str
+    trigger: str
+    status: RunStatus
+    started_at: datetime
+    ended_at: datetime | None
+    counts: RunCounts
+    error: str | None

@@ -1,0 +1,142 @@
+"""syncd's exception tree, drawn in one place.
+
+Errors from the outside world (HTTP, database drivers, files) are translated
+into these where they enter, so callers decide on retry or reporting by class,
+never by inspecting a third-party exception.
+
+    SyncdError
+    ├── ConfigError                 bad settings / YAML file (names file + field)
+    │   └── SchemaError             bad transform or job schema
+    ├── IntegrationNotFound
+    ├── CredentialError             missing/undecryptable credentials, bad key
+    ├── ConnectorError              anything talking to a PMS
+    │   ├── TransientError          worth retrying: connection, timeout, 429, 5xx, truncated
+    │   │   ├── PMSConnectionError
+    │   │   ├── PMSTimeout
+    │   │   ├── RateLimited
+    │   │   ├── PMSServerError
+    │   │   └── PMSBadResponse
+    │   └── PermanentError          never retried
+    │       ├── AuthenticationError (401)
+    │       ├── PermissionDenied    (403)
+    │       ├── PMSNotFound         (404)
+    │       └── RequestRejected     (400, 415, 422)
+    ├── TransformError              one record could not be normalized
+    └── StoreError
+        └── DatabaseUnavailable
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Base of every error syncd raises on purpose."""
+
+
+class ConfigError(SyncdError):
+    """A settings file, environment variable or YAML file is invalid."""
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None) -> None:
+        self.file = file
+        self.field = field
+        where = ""
+        if file:
+            where = file
+            if field:
+                where += f": {field}"
+        elif field:
+            where = field
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SchemaError(ConfigError):
+    """A transform schema or job definition file is invalid."""
+
+
+class IntegrationNotFound(SyncdError):
+    """No integration has the given id or name."""
+
+
+class CredentialError(SyncdError):
+    """Credentials are missing, malformed or cannot be decrypted."""
+
+
+class ConnectorError(SyncdError):
+    """A failure while talking to a PMS."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
+        self.status = status
+        self.url = url
+        super().__init__(message)
+
+
+class TransientError(ConnectorError):
+    """A fault that may go away on retry."""
+
+
+class PMSConnectionError(TransientError):
+    """The PMS could not be reached."""
+
+
+class PMSTimeout(TransientError):
+    """The PMS did not answer in time."""
+
+
+class RateLimited(TransientError):
+    """The PMS answered 429."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        url: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, url=url)
+
+
+class PMSServerError(TransientError):
+    """The PMS answered 5xx."""
+
+
+class PMSBadResponse(TransientError):
+    """The PMS answered 2xx with a body that cannot be read (e.g. truncated)."""
+
+
+class PermanentError(ConnectorError):
+    """A fault that retrying cannot fix."""
+
+
+class AuthenticationError(PermanentError):
+    """The PMS refused the credentials (401)."""
+
+
+class PermissionDenied(PermanentError):
+    """The credentials lack access to the resource (403)."""
+
+
+class PMSNotFound(PermanentError):
+    """The PMS has no such resource (404)."""
+
+
+class RequestRejected(PermanentError):
+    """The PMS refused the request as invalid (400/415/422)."""
+
+
+class TransformError(SyncdError):
+    """One record could not be transformed; it goes to quarantine."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class StoreError(SyncdError):
+    """A failure in the cache database."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The cache database cannot be reached."""

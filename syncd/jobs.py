@@ -1,0 +1,137 @@
+"""Job definitions (``jobs/<vendor>.yaml``): models, order and PMS limits per vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from syncd.errors import SchemaError
+from syncd.models import MODEL_ORDER, MODELS
+
+
+class _ModelJob(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    depends_on: list[str] = Field(default_factory=list)
+    date_filter: Literal["updated", "created", "none"] = "updated"
+    enabled: bool = True
+
+
+class _JobFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vendor: str
+    rate_limit_per_second: float = Field(default=10.0, ge=0)
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    models: dict[str, _ModelJob]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelJob:
+    """One model's ETL job."""
+
+    model: str
+    depends_on: tuple[str, ...]
+    date_filter: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VendorJobs:
+    """All jobs of one vendor, in dependency order."""
+
+    vendor: str
+    rate_limit_per_second: float
+    page_size: int
+    concurrency: int
+    jobs: tuple[ModelJob, ...]
+
+    def job(self, model: str) -> ModelJob:
+        """The job of ``model``; KeyError if the vendor has none."""
+        for job in self.jobs:
+            if job.model == model:
+                return job
+        raise KeyError(model)
+
+
+def default_jobs_dir() -> Path:
+    """The shipped job definitions: inside the wheel, or the checkout's ``jobs/``."""
+    import syncd
+
+    packaged = Path(syncd.__file__).parent / "data" / "jobs"
+    if packaged.is_dir():
+        return packaged
+    return Path(syncd.__file__).resolve().parent.parent / "jobs"
+
+
+def _order(file: str, models: Mapping[str, _ModelJob]) -> list[str]:
+    # Topological order; ties broken by the unified model order so the
+    # result is stable.
+    rank = {m: i for i, m in enumerate(MODEL_ORDER)}
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            raise SchemaError("dependency cycle", file=file, field=f"models.{name}.depends_on")
+        visiting.add(name)
+        for dep in sorted(models[name].depends_on, key=lambda d: rank.get(d, 99)):
+            visit(dep)
+        visiting.discard(name)
+        done.append(name)
+
+    for name in sorted(models, key=lambda m: rank.get(m, 99)):
+        visit(name)
+    return done
+
+
+def load_jobs(vendor: str, directory: Path | None = None) -> VendorJobs:
+    """Load and validate ``<directory>/<vendor>.yaml``; errors name the file and key."""
+    path = (directory or default_jobs_dir()) / f"{vendor.lower()}.yaml"
+    file = str(path)
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise SchemaError(f"no job definitions for vendor {vendor!r}", file=file) from exc
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"invalid YAML: {exc}", file=file) from exc
+    try:
+        parsed = _JobFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise SchemaError(err["msg"], file=file, field=field) from exc
+    for name, job in parsed.models.items():
+        if name not in MODELS:
+            raise SchemaError(f"unknown model {name!r}", file=file, field=f"models.{name}")
+        for dep in job.depends_on:
+            if dep not in parsed.models:
+                raise SchemaError(
+                    f"depends on {dep!r}, which is not a job of this vendor",
+                    file=file,
+                    field=f"models.{name}.depends_on",
+                )
+    ordered = _order(file, parsed.models)
+    return VendorJobs(
+        vendor=parsed.vendor.upper(),
+        rate_limit_per_second=parsed.rate_limit_per_second,
+        page_size=parsed.page_size,
+        concurrency=parsed.concurrency,
+        jobs=tuple(
+            ModelJob(
+                model=m,
+                depends_on=tuple(parsed.models[m].depends_on),
+                date_filter=parsed.models[m].date_filter,
+                enabled=parsed.models[m].enabled,
+            )
+            for m in ordered
+        ),
+    )

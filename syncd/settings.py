@@ -1,0 +1,166 @@
+"""One settings object: defaults < TOML file < ``SYNCD_*`` environment < command line."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from syncd.errors import ConfigError
+
+ENV_PREFIX = "SYNCD_"
+
+
+def default_state_dir() -> Path:
+    """Where syncd keeps its embedded database and key file.
+
+    systemd's ``StateDirectory=`` sets ``$STATE_DIRECTORY``; otherwise the XDG
+    state directory of the user.
+    """
+    if sd := os.environ.get("STATE_DIRECTORY"):
+        return Path(sd.split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "syncd"
+
+
+class Settings(BaseSettings):
+    """Every daemon and CLI setting; each has a ``SYNCD_<NAME>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the cache database: sqlite+aiosqlite:///PATH or "
+        "postgresql+asyncpg://USER@HOST/DB (default: SQLite in the state directory)",
+    )
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="directory for the embedded database and the key file",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting credentials at rest"
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="file holding the Fernet key, created with mode 0600 on first use "
+        "(default: STATE_DIR/secret.key)",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="minimum log level"
+    )
+    log_format: Literal["auto", "console", "json"] = Field(
+        default="auto", description="auto = console on a terminal, JSON otherwise"
+    )
+    jobs_dir: Path | None = Field(
+        default=None, description="override directory for job definitions (VENDOR.yaml)"
+    )
+    transforms_dir: Path | None = Field(
+        default=None, description="override directory for transform schemas (VENDOR/MODEL.yaml)"
+    )
+    http_host: str = Field(default="127.0.0.1", description="HTTP bind address of syncd serve")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port of syncd serve")
+    incremental_overlap_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="incremental runs re-ask this many seconds before the last watermark",
+    )
+    progress: Literal["auto", "always", "never"] = Field(
+        default="auto", description="progress bars for syncd run: auto = on a terminal"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Order is priority: command line (init) over environment; the TOML
+        # file is merged in by load_settings() below the environment.
+        return (init_settings, env_settings)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.state_dir / 'syncd.db'}"
+
+    @property
+    def effective_key_file(self) -> Path:
+        """The key file path, defaulting into the state directory."""
+        return self.secret_key_file or self.state_dir / "secret.key"
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """(toml key, environment variable, default, description) for ``--help``."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        if info.default_factory is not None:
+            default = "(computed)"
+        else:
+            default = "" if info.default is None else str(info.default)
+        rows.append((name, _env_name(name), default, info.description or ""))
+    return rows
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError("configuration file not found", file=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", file=str(path)) from exc
+    # Accept both a flat file and one with a [syncd] table.
+    section = data.get("syncd", data)
+    if not isinstance(section, dict):
+        raise ConfigError("[syncd] must be a table", file=str(path), field="syncd")
+    return dict(section)
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings from a TOML file, the environment and explicit overrides.
+
+    ``config_file`` defaults to ``$SYNCD_CONFIG``. A bad value raises
+    :class:`ConfigError` naming the file (or environment variable) and field.
+    """
+    if config_file is None and (env_cfg := os.environ.get(ENV_PREFIX + "CONFIG")):
+        config_file = Path(env_cfg)
+    file_values = _read_toml(config_file) if config_file else {}
+    unknown = sorted(set(file_values) - set(Settings.model_fields))
+    if unknown and config_file:
+        raise ConfigError("unknown setting", file=str(config_file), field=unknown[0])
+    env_present = {
+        name for name in Settings.model_fields if _env_name(name) in os.environ
+    }
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    # Values from the file apply only where neither env nor command line set them.
+    init = {k: v for k, v in file_values.items() if k not in env_present and k not in explicit}
+    init.update(explicit)
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        if field in explicit:
+            source = f"--{field.replace('_', '-')}"
+            raise ConfigError(err["msg"], field=source) from exc
+        if field in env_present:
+            raise ConfigError(err["msg"], field=_env_name(field)) from exc
+        if config_file and field in file_values:
+            raise ConfigError(err["msg"], file=str(config_file), field=field) from exc
+        raise ConfigError(err["msg"], field=field) from exc

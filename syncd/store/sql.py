@@ -1,0 +1,475 @@
+"""The SQLAlchemy store: one code path for PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from syncd.crypto import Cipher
+from syncd.domain import (
+    Checkpoint,
+    Environment,
+    FetchWindow,
+    Integration,
+    NormalizedRecord,
+    QuarantinedRecord,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+    SyncMode,
+    UpsertResult,
+    record_id,
+)
+from syncd.errors import IntegrationNotFound, StoreError
+from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS
+from syncd.store.base import PageProgress, Store
+from syncd.store.engine import translate_errors
+from syncd.store.tables import (
+    MODEL_TABLES,
+    change_events,
+    checkpoints,
+    integrations,
+    quarantine,
+    residents_to_leases,
+    sync_runs,
+)
+
+_COUNT_FIELDS = ("fetched", "created", "updated", "unchanged", "deleted", "quarantined")
+_COUNT_FIELDS += ("requests", "retries")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore(Store):
+    """:class:`Store` on an SQLAlchemy async engine (PostgreSQL or SQLite)."""
+
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self.engine = engine
+        self._cipher = cipher
+        dialect = engine.dialect.name
+        self._insert: Callable[[Table], Any] = (
+            postgresql.insert if dialect == "postgresql" else sqlite.insert
+        )
+        # Column lists per model, computed once: rows for executemany must all
+        # carry the same keys.
+        self._model_columns = {name: tuple(c.name for c in m.columns) for name, m in MODELS.items()}
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with translate_errors(), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- integrations -------------------------------------------------------
+
+    def _integration_row(self, integration: Integration, now: datetime) -> dict[str, Any]:
+        return {
+            "id": integration.id,
+            "name": integration.name,
+            "vendor": integration.vendor,
+            "environment": integration.environment.value,
+            "enabled": integration.enabled,
+            "base_url": integration.base_url,
+            "credentials": self._cipher.encrypt(integration.credentials),
+            "options": dict(integration.options),
+            "updated_at": now,
+        }
+
+    def _integration(self, row: Any) -> Integration:
+        return Integration(
+            id=row.id,
+            name=row.name,
+            vendor=row.vendor,
+            environment=Environment(row.environment),
+            enabled=row.enabled,
+            base_url=row.base_url,
+            credentials=self._cipher.decrypt(row.credentials),
+            options=dict(row.options or {}),
+            created_at=row.created_at,
+        )
+
+    async def add_integration(self, integration: Integration) -> None:
+        now = _now()
+        row = self._integration_row(integration, now) | {"created_at": now}
+        async with translate_errors():
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(integrations.insert().values(**row))
+            except IntegrityError as exc:
+                raise StoreError(
+                    f"an integration with id {integration.id!r} or name {integration.name!r} "
+                    "already exists"
+                ) from exc
+
+    async def update_integration(self, integration: Integration) -> None:
+        row = self._integration_row(integration, _now())
+        async with translate_errors(), self.engine.begin() as conn:
+            result = await conn.execute(
+                integrations.update().where(integrations.c.id == integration.id).values(**row)
+            )
+            if result.rowcount == 0:
+                raise IntegrationNotFound(f"no integration {integration.id!r}")
+
+    async def get_integration(self, id_or_name: str) -> Integration:
+        async with translate_errors(), self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(integrations).where(integrations.c.id == id_or_name))
+            ).first()
+            if row is None:
+                row = (
+                    await conn.execute(
+                        select(integrations).where(integrations.c.name == id_or_name)
+                    )
+                ).first()
+        if row is None:
+            raise IntegrationNotFound(f"no integration with id or name {id_or_name!r}")
+        return self._integration(row)
+
+    async def list_integrations(self) -> list[Integration]:
+        async with translate_errors(), self.engine.connect() as conn:
+            rows = await conn.execute(select(integrations).order_by(integrations.c.id))
+            return [self._integration(r) for r in rows]
+
+    async def set_enabled(self, integration_id: str, enabled: bool) -> None:
+        async with translate_errors(), self.engine.begin() as conn:
+            result = await conn.execute(
+                integrations.update()
+                .where(integrations.c.id == integration_id)
+                .values(enabled=enabled, updated_at=_now())
+            )
+        if result.rowcount == 0:
+            raise IntegrationNotFound(f"no integration {integration_id!r}")
+
+    # -- runs ---------------------------------------------------------------
+
+    async def start_run(
+        self,
+        *,
+        integration: Integration,
+        model: str | None,
+        mode: SyncMode,
+        trigger: str,
+        parent_run_id: str | None = None,
+        root_run_id: str | None = None,
+    ) -> str:
+        run_id = str(uuid.uuid4())
+        async with translate_errors(), self.engine.begin() as conn:
+            await conn.execute(
+                sync_runs.insert().values(
+                    id=run_id,
+                    root_run_id=root_run_id or run_id,
+                    parent_run_id=parent_run_id,
+                    integration_id=integration.id,
+                    vendor=integration.vendor,
+                    model=model,
+                    mode=mode.value,
+                    trigger=trigger,
+                    status=RunStatus.RUNNING.value,
+                    started_at=_now(),
+                )
+            )
+        return run_id
+
+    async def finish_run(
+        self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {name: getattr(counts, name) for name in _COUNT_FIELDS}
+        values |= {
+            "status": status.value,
+            "ended_at": _now(),
+            "error": error,
+            "records_processed": counts.processed,
+        }
+        async with translate_errors(), self.engine.begin() as conn:
+            await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(**values))
+
+    @staticmethod
+    def _run(row: Any) -> RunRecord:
+        return RunRecord(
+            id=row.id,
+            root_run_id=row.root_run_id,
+            parent_run_id=row.parent_run_id,
+            integration_id=row.integration_id,
+            vendor=row.vendor,
+            model=row.model,
+            mode=row.mode,
+            trigger=row.trigger,
+            status=RunStatus(row.status),
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            counts=RunCounts(**{name: getattr(row, name) for name in _COUNT_FIELDS}),
+            error=row.error,
+        )
+
+    async def list_runs(
+        self,
+        *,
+        integration_id: str | None = None,
+        root_run_id: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        query = select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id)
+        if integration_id is not None:
+            query = query.where(sync_runs.c.integration_id == integration_id)
+        if root_run_id is not None:
+            query = query.where(sync_runs.c.root_run_id == root_run_id)
+        async with translate_errors(), self.engine.connect() as conn:
+            rows = await conn.execute(query.limit(limit))
+            return [self._run(r) for r in rows]
+
+    async def last_root_run(self, integration_id: str) -> RunRecord | None:
+        query = (
+            select(sync_runs)
+            .where(sync_runs.c.integration_id == integration_id, sync_runs.c.parent_run_id.is_(None))
+            .order_by(sync_runs.c.started_at.desc())
+            .limit(1)
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return self._run(row) if row else None
+
+    # -- sync ---------------------------------------------------------------
+
+    async def get_checkpoint(self, integration_id: str, model: str) -> Checkpoint:
+        query = select(checkpoints).where(
+            checkpoints.c.integration_id == integration_id, checkpoints.c.model == model
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return Checkpoint()
+        window = None
+        if row.cursor is not None:
+            window = FetchWindow(since=row.window_since, until=row.window_until)
+        return Checkpoint(
+            watermark=row.watermark,
+            cursor=row.cursor,
+            cursor_run_id=row.cursor_run_id,
+            cursor_mode=SyncMode(row.cursor_mode) if row.cursor_mode else None,
+            window=window,
+        )
+
+    async def _save_checkpoint(
+        self, conn: AsyncConnection, integration_id: str, model: str, values: dict[str, Any]
+    ) -> None:
+        stmt = self._insert(checkpoints).values(
+            integration_id=integration_id, model=model, **values
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[checkpoints.c.integration_id, checkpoints.c.model], set_=values
+        )
+        await conn.execute(stmt)
+
+    async def store_page(
+        self,
+        *,
+        integration: Integration,
+        model: str,
+        records: Sequence[NormalizedRecord],
+        quarantined: Sequence[QuarantinedRecord],
+        progress: PageProgress,
+        now: datetime,
+    ) -> UpsertResult:
+        table = MODEL_TABLES[model]
+        iid = integration.id
+        # A PMS may repeat a record within a page; the last copy wins.
+        by_x = {r.x_id: r for r in records}
+        async with translate_errors(), self.engine.begin() as conn:
+            existing: dict[str, tuple[str, datetime | None]] = {}
+            if by_x:
+                rows = await conn.execute(
+                    select(table.c.x_id, table.c.content_hash, table.c.deleted_at).where(
+                        table.c.integration_id == iid, table.c.x_id.in_(list(by_x))
+                    )
+                )
+                existing = {x: (h, d) for x, h, d in rows}
+            created: list[NormalizedRecord] = []
+            updated: list[NormalizedRecord] = []
+            unchanged: list[str] = []
+            for x_id, rec in by_x.items():
+                prev = existing.get(x_id)
+                if prev is None:
+                    created.append(rec)
+                elif prev[0] != rec.content_hash or prev[1] is not None:
+                    updated.append(rec)
+                else:
+                    unchanged.append(x_id)
+
+            if created or updated:
+                await self._write_records(
+                    conn, integration, model, table, created + updated, progress.run_id, now
+                )
+                await self._write_events(conn, integration, model, created, updated, progress, now)
+                await conn.execute(
+                    delete(quarantine).where(
+                        quarantine.c.integration_id == iid,
+                        quarantine.c.model == model,
+                        quarantine.c.x_id.in_([r.x_id for r in created + updated]),
+                    )
+                )
+            if unchanged:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.integration_id == iid, table.c.x_id.in_(unchanged))
+                    .values(last_seen=now, last_run_id=progress.run_id)
+                )
+            if quarantined:
+                await conn.execute(
+                    quarantine.insert(),
+                    [
+                        {
+                            "integration_id": iid,
+                            "model": model,
+                            "x_id": q.x_id,
+                            "run_id": progress.run_id,
+                            "reason": q.reason,
+                            "raw": q.raw,
+                            "created_at": now,
+                        }
+                        for q in quarantined
+                    ],
+                )
+            await self._save_checkpoint(
+                conn,
+                iid,
+                model,
+                {
+                    "cursor": progress.cursor,
+                    "cursor_run_id": progress.run_id,
+                    "cursor_mode": progress.mode.value,
+                    "window_since": progress.window.since,
+                    "window_until": progress.window.until,
+                    "updated_at": now,
+                },
+            )
+        return UpsertResult(created=len(created), updated=len(updated), unchanged=len(unchanged))
+
+    async def _write_records(
+        self,
+        conn: AsyncConnection,
+        integration: Integration,
+        model: str,
+        table: Table,
+        records: list[NormalizedRecord],
+        run_id: str,
+        now: datetime,
+    ) -> None:
+        iid, vendor = integration.id, integration.vendor
+        columns = self._model_columns[model]
+        rows = []
+        for rec in records:
+            values = rec.values
+            row = {c: values.get(c) for c in columns}
+            row["id"] = record_id(iid, model, rec.x_id)
+            row["integration_id"] = iid
+            row["integration_vendor"] = vendor
+            row["x_id"] = rec.x_id
+            row["x_property_id"] = values.get("x_property_id")
+            row["property_id"] = values.get("property_id")
+            row["custom_data"] = values.get("custom_data") or {}
+            row["content_hash"] = rec.content_hash
+            row["created_at"] = now
+            row["updated_at"] = now
+            row["last_seen"] = now
+            row["deleted_at"] = None
+            row["last_run_id"] = run_id
+            rows.append(row)
+        stmt = self._insert(table)
+        keep = {"id", "integration_id", "x_id", "created_at"}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.integration_id, table.c.x_id],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep},
+        )
+        await conn.execute(stmt, rows)
+        links = [(rec, link) for rec in records for link in rec.links]
+        if model == "leases" and records:
+            await conn.execute(
+                delete(residents_to_leases).where(
+                    residents_to_leases.c.integration_id == iid,
+                    residents_to_leases.c.x_lease_id.in_([r.x_id for r in records]),
+                )
+            )
+        if links:
+            link_cols = tuple(c.name for c in LINK_COLUMNS)
+            link_rows = []
+            for rec, link in links:
+                row = {c: link.values.get(c) for c in link_cols}
+                row["x_lease_id"] = rec.x_id
+                row["x_resident_id"] = link.x_resident_id
+                row["id"] = record_id(iid, LINK_MODEL, f"{rec.x_id}:{link.x_resident_id}")
+                row["integration_id"] = iid
+                row["integration_vendor"] = vendor
+                row["lease_id"] = record_id(iid, "leases", rec.x_id)
+                row["resident_id"] = record_id(iid, "residents", link.x_resident_id)
+                row["created_at"] = now
+                row["updated_at"] = now
+                row["last_seen"] = now
+                link_rows.append(row)
+            # Deduplicate: a PMS may list one tenant twice on a lease.
+            unique = {(r["x_lease_id"], r["x_resident_id"]): r for r in link_rows}
+            await conn.execute(residents_to_leases.insert(), list(unique.values()))
+
+    async def _write_events(
+        self,
+        conn: AsyncConnection,
+        integration: Integration,
+        model: str,
+        created: list[NormalizedRecord],
+        updated: list[NormalizedRecord],
+        progress: PageProgress,
+        now: datetime,
+    ) -> None:
+        iid = integration.id
+        rows = [
+            {
+                "integration_id": iid,
+                "integration_vendor": integration.vendor,
+                "model": model,
+                "record_id": record_id(iid, model, rec.x_id),
+                "x_id": rec.x_id,
+                "event_type": event_type,
+                "run_id": progress.run_id,
+                "diff": None,
+                "created_at": now,
+            }
+            for event_type, group in (("DATA_NEW", created), ("DATA_UPDATE", updated))
+            for rec in group
+        ]
+        await conn.execute(change_events.insert(), rows)
+
+    async def complete_checkpoint(
+        self, integration_id: str, model: str, watermark: datetime | None
+    ) -> None:
+        async with translate_errors(), self.engine.begin() as conn:
+            await self._save_checkpoint(
+                conn,
+                integration_id,
+                model,
+                {
+                    "watermark": watermark,
+                    "cursor": None,
+                    "cursor_run_id": None,
+                    "cursor_mode": None,
+                    "window_since": None,
+                    "window_until": None,
+                    "updated_at": _now(),
+                },
+            )
+
+    async def count_records(self, integration_id: str, model: str) -> int:
+        table = MODEL_TABLES[model] if model in MODEL_TABLES else residents_to_leases
+        query = select(func.count()).select_from(table).where(table.c.integration_id == integration_id)
+        if "deleted_at" in table.c:
+            query = query.where(table.c.deleted_at.is_(None))
+        async with translate_errors(), self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())

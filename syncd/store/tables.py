@@ -1,0 +1,193 @@
+"""The cache database schema (SQLAlchemy Core), one definition for both engines."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.types import TypeEngine
+
+from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS, ColumnType
+from syncd.store.types import BigIntPK, JSONType, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _sql_type(t: ColumnType) -> TypeEngine[object] | type[TypeEngine[object]]:
+    from sqlalchemy import BigInteger
+
+    return {
+        ColumnType.STRING: String(),
+        ColumnType.TEXT: Text(),
+        ColumnType.INT: Integer(),
+        ColumnType.BIGINT: BigInteger(),
+        ColumnType.FLOAT: Float(),
+        ColumnType.BOOL: Boolean(),
+        ColumnType.DATE: Date(),
+        ColumnType.DATETIME: UTCDateTime(),
+        ColumnType.UUID: Uuid(),
+        ColumnType.JSON: JSONType,
+    }[t]
+
+
+def _common_columns() -> list[Column[object]]:
+    return [
+        Column("id", Uuid(), primary_key=True),
+        Column("integration_id", String(64), nullable=False),
+        Column("integration_vendor", String(32), nullable=False),
+        Column("x_id", String(128), nullable=False),
+        Column("x_property_id", String(128)),
+        Column("property_id", Uuid()),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Column("last_seen", UTCDateTime(), nullable=False),
+        Column("deleted_at", UTCDateTime()),
+        Column("custom_data", JSONType, nullable=False),
+        Column("content_hash", String(64), nullable=False),
+        Column("last_run_id", String(36)),
+    ]
+
+
+def _model_table(name: str) -> Table:
+    model = MODELS[name]
+    return Table(
+        name,
+        metadata,
+        *_common_columns(),
+        *(Column(c.name, _sql_type(c.type)) for c in model.columns),
+        UniqueConstraint("integration_id", "x_id"),
+        Index(None, "integration_id", "property_id"),
+    )
+
+
+#: One table per unified model.
+MODEL_TABLES: Final[dict[str, Table]] = {name: _model_table(name) for name in MODELS}
+
+residents_to_leases = Table(
+    LINK_MODEL,
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("integration_id", String(64), nullable=False),
+    Column("integration_vendor", String(32), nullable=False),
+    Column("lease_id", Uuid(), nullable=False),
+    Column("resident_id", Uuid(), nullable=False),
+    *(Column(c.name, _sql_type(c.type)) for c in LINK_COLUMNS),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    UniqueConstraint("integration_id", "x_lease_id", "x_resident_id"),
+    Index(None, "resident_id"),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("vendor", String(32), nullable=False),
+    Column("environment", String(16), nullable=False),
+    Column("enabled", Boolean(), nullable=False),
+    Column("base_url", String(500)),
+    Column("credentials", Text(), nullable=False),  # Fernet token
+    Column("options", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("root_run_id", String(36)),
+    Column("parent_run_id", String(36)),
+    Column("integration_id", String(64), nullable=False),
+    Column("vendor", String(32), nullable=False),
+    Column("model", String(64)),
+    Column("mode", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("fetched", Integer(), nullable=False, default=0),
+    Column("created", Integer(), nullable=False, default=0),
+    Column("updated", Integer(), nullable=False, default=0),
+    Column("unchanged", Integer(), nullable=False, default=0),
+    Column("deleted", Integer(), nullable=False, default=0),
+    Column("quarantined", Integer(), nullable=False, default=0),
+    Column("requests", Integer(), nullable=False, default=0),
+    Column("retries", Integer(), nullable=False, default=0),
+    Column("records_processed", Integer(), nullable=False, default=0),
+    Column("error", Text()),
+    Index(None, "integration_id", "started_at"),
+    Index(None, "root_run_id"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("integration_id", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    # Upper bound of the last successfully completed window: the next
+    # incremental run asks from here (minus an overlap).
+    Column("watermark", UTCDateTime()),
+    # Progress of an unfinished run: resume after `cursor` with the same window.
+    Column("cursor", String(200)),
+    Column("cursor_run_id", String(36)),
+    Column("cursor_mode", String(16)),
+    Column("window_since", UTCDateTime()),
+    Column("window_until", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("integration_id", "model"),
+)
+
+change_events = Table(
+    "change_events",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("integration_id", String(64), nullable=False),
+    Column("integration_vendor", String(32), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("record_id", Uuid(), nullable=False),
+    Column("x_id", String(128), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("run_id", String(36)),
+    Column("diff", JSONType),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "integration_id", "id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("integration_id", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("x_id", String(128)),
+    Column("run_id", String(36)),
+    Column("reason", Text(), nullable=False),
+    Column("raw", JSONType),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "integration_id", "model", "x_id"),
+)

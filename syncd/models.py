@@ -48,7 +48,7 @@ class ModelDef:
         return frozenset(c.name for c in self.columns)
 
 
-S, T, I, B, F, BO, D, DT, U, J = (
+S, T, INT, B, F, BO, D, DT, U, J = (
     ColumnType.STRING,
     ColumnType.TEXT,
     ColumnType.INT,
@@ -106,9 +106,9 @@ MODELS: Final[dict[str, ModelDef]] = {
                 *_ADDRESS,
                 ("county", S),
                 ("is_active", BO),
-                ("number_of_units", I),
-                ("year_built", I),
-                ("square_feet", I),
+                ("number_of_units", INT),
+                ("year_built", INT),
+                ("square_feet", INT),
                 ("type_raw", S),
                 ("type_normalized", S),
                 ("manager_name", S),
@@ -128,9 +128,9 @@ MODELS: Final[dict[str, ModelDef]] = {
                 ("number", S),
                 ("building_name", S),
                 ("floor", S),
-                ("bedrooms", I),
+                ("bedrooms", INT),
                 ("bathrooms", F),
-                ("square_feet", I),
+                ("square_feet", INT),
                 *_ADDRESS,
                 ("is_vacant", BO),
                 ("is_listed", BO),
@@ -145,12 +145,12 @@ MODELS: Final[dict[str, ModelDef]] = {
                 ("name", S),
                 ("marketing_name", S),
                 ("code", S),
-                ("bedrooms", I),
+                ("bedrooms", INT),
                 ("bathrooms", F),
-                ("rentable_square_feet", I),
+                ("rentable_square_feet", INT),
                 ("rent_minimum_in_cents", B),
                 ("rent_maximum_in_cents", B),
-                ("unit_count", I),
+                ("unit_count", INT),
             ),
         ),
         ModelDef(
@@ -191,7 +191,7 @@ MODELS: Final[dict[str, ModelDef]] = {
                 ("scheduled_move_out_date", D),
                 ("rent_amount_in_cents", B),
                 ("deposit_amount_in_cents", B),
-                ("rent_due_day", I),
+                ("rent_due_day", INT),
                 ("status_raw", S),
                 ("status_normalized", S),
                 ("type", S),

@@ -144,9 +144,7 @@ def load_settings(
     unknown = sorted(set(file_values) - set(Settings.model_fields))
     if unknown and config_file:
         raise ConfigError("unknown setting", file=str(config_file), field=unknown[0])
-    env_present = {
-        name for name in Settings.model_fields if _env_name(name) in os.environ
-    }
+    env_present = {name for name in Settings.model_fields if _env_name(name) in os.environ}
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Values from the file apply only where neither env nor command line set them.
     init = {k: v for k, v in file_values.items() if k not in env_present and k not in explicit}

@@ -76,6 +76,7 @@ async def ensure_schema(engine: AsyncEngine) -> None:
     default works without a set-up step; an existing one is only changed by
     an explicit ``syncd db upgrade``.
     """
+
     def _tables(conn: Connection) -> list[str]:
         return inspect(conn).get_table_names()
 

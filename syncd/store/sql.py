@@ -41,8 +41,16 @@ from syncd.store.tables import (
     sync_runs,
 )
 
-_COUNT_FIELDS = ("fetched", "created", "updated", "unchanged", "deleted", "quarantined")
-_COUNT_FIELDS += ("requests", "retries")
+_COUNT_FIELDS: tuple[str, ...] = (
+    "fetched",
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "quarantined",
+    "requests",
+    "retries",
+)
 
 
 def _now() -> datetime:
@@ -230,7 +238,9 @@ class SqlStore(Store):
     async def last_root_run(self, integration_id: str) -> RunRecord | None:
         query = (
             select(sync_runs)
-            .where(sync_runs.c.integration_id == integration_id, sync_runs.c.parent_run_id.is_(None))
+            .where(
+                sync_runs.c.integration_id == integration_id, sync_runs.c.parent_run_id.is_(None)
+            )
             .order_by(sync_runs.c.started_at.desc())
             .limit(1)
         )
@@ -467,8 +477,10 @@ class SqlStore(Store):
             )
 
     async def count_records(self, integration_id: str, model: str) -> int:
-        table = MODEL_TABLES[model] if model in MODEL_TABLES else residents_to_leases
-        query = select(func.count()).select_from(table).where(table.c.integration_id == integration_id)
+        table = MODEL_TABLES.get(model, residents_to_leases)
+        query = (
+            select(func.count()).select_from(table).where(table.c.integration_id == integration_id)
+        )
         if "deleted_at" in table.c:
             query = query.where(table.c.deleted_at.is_(None))
         async with translate_errors(), self.engine.connect() as conn:

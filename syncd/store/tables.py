@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     Boolean,
@@ -35,10 +35,10 @@ metadata = MetaData(
 )
 
 
-def _sql_type(t: ColumnType) -> TypeEngine[object] | type[TypeEngine[object]]:
+def _sql_type(t: ColumnType) -> TypeEngine[Any]:
     from sqlalchemy import BigInteger
 
-    return {
+    types: dict[ColumnType, TypeEngine[Any]] = {
         ColumnType.STRING: String(),
         ColumnType.TEXT: Text(),
         ColumnType.INT: Integer(),
@@ -49,7 +49,8 @@ def _sql_type(t: ColumnType) -> TypeEngine[object] | type[TypeEngine[object]]:
         ColumnType.DATETIME: UTCDateTime(),
         ColumnType.UUID: Uuid(),
         ColumnType.JSON: JSONType,
-    }[t]
+    }
+    return types[t]
 
 
 def _common_columns() -> list[Column[object]]:

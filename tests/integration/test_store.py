@@ -219,7 +219,9 @@ async def test_lease_links_replaced_on_change(store: SqlStore) -> None:
     )
     async with store.engine.connect() as conn:
         rows = (
-            await conn.execute(select(residents_to_leases).order_by(residents_to_leases.c.x_resident_id))
+            await conn.execute(
+                select(residents_to_leases).order_by(residents_to_leases.c.x_resident_id)
+            )
         ).all()
     assert [(r.x_resident_id, r.resident_type_normalized) for r in rows] == [
         ("2", "PRIMARY"),
@@ -281,7 +283,9 @@ async def test_checkpoint_lifecycle(store: SqlStore) -> None:
 async def test_runs_are_logged(store: SqlStore) -> None:
     integ = make_integration()
     await store.add_integration(integ)
-    root = await store.start_run(integration=integ, model=None, mode=SyncMode.FULL, trigger="manual")
+    root = await store.start_run(
+        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual"
+    )
     child = await store.start_run(
         integration=integ,
         model="units",

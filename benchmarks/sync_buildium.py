@@ -1,0 +1,252 @@
+"""Initial and unchanged re-sync of ~200,000 Buildium records, against a raw-fetch floor.
+
+Runs the Buildium simulator as its own process (rate limit lifted, so the
+figures measure syncd, not Buildium's 10 requests/second), then:
+
+1. the floor: the same pages fetched with aiohttp and parsed with orjson only,
+   same page size and concurrency as syncd;
+2. per engine (PostgreSQL, SQLite): ``syncd run`` as a subprocess, first an
+   initial sync into an empty database, then an unchanged full re-sync.
+
+Reports records/second, ratios against the floor and between the two syncs,
+and each sync process's peak RSS (from wait4, so only that process counts).
+
+    .venv/bin/python benchmarks/sync_buildium.py [--records 200000] [--engines postgresql,sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from syncd.sim.buildium import BuildiumSimulator
+
+PATHS = [
+    "/v1/rentals",
+    "/v1/rentals/units",
+    "/v1/leases/tenants",
+    "/v1/leases",
+    "/v1/applicants",
+    "/v1/users",
+]
+PAGE_SIZE = 1000
+CONCURRENCY = 4
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def scale_for(records: int) -> int:
+    """The simulator scale whose six resources hold about ``records`` records."""
+    lo, hi = 1, records
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sum(BuildiumSimulator(scale=mid).counts().values()) < records:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def start_simulator(scale: int) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "sim",
+            "buildium",
+            "--port",
+            "0",
+            "--scale",
+            str(scale),
+            "--seed",
+            "1",
+            "--rate-limit",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"SYNCD_LOG_FORMAT": "json"},
+    )
+    assert proc.stdout is not None
+    url, creds = "", {}
+    while len(creds) < 2:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("simulator did not start")
+        if line.startswith("base_url="):
+            url = line.strip().split("=", 1)[1]
+        elif line.startswith("credential "):
+            k, v = line.strip().split(" ", 1)[1].split("=", 1)
+            creds[k] = v
+    return proc, url, creds
+
+
+async def raw_fetch(url: str, creds: dict[str, str]) -> tuple[int, float]:
+    """The floor: fetch and parse every page, nothing else."""
+    headers = {
+        "x-buildium-client-id": creds["client_id"],
+        "x-buildium-client-secret": creds["client_secret"],
+    }
+    total = 0
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        sem = asyncio.Semaphore(CONCURRENCY)
+
+        async def page(path: str, offset: int) -> tuple[int, int]:
+            async with sem:
+                params = {"offset": offset, "limit": PAGE_SIZE, "orderby": "Id"}
+                async with session.get(url + path, params=params) as resp:
+                    body = orjson.loads(await resp.read())
+                    return len(body), int(resp.headers["X-Total-Count"])
+
+        for path in PATHS:
+            n, count = await page(path, 0)
+            total += n
+            rest = await asyncio.gather(
+                *(page(path, off) for off in range(PAGE_SIZE, count, PAGE_SIZE))
+            )
+            total += sum(r[0] for r in rest)
+    return total, time.perf_counter() - started
+
+
+def run_syncd(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float, float]:
+    """Run the CLI; return (JSON output, wall seconds, peak RSS MiB of that process)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"syncd {' '.join(args)} exited {proc.returncode}: {out[-2000:]}")
+    return (json.loads(out) if out.strip().startswith("{") else {}), wall, usage.ru_maxrss / 1024
+
+
+async def fresh_pg(name: str) -> str:
+    conn = await asyncpg.connect(database="postgres", **PG)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+
+
+def bench_engine(engine: str, url: str, creds: dict[str, str], workdir: Path) -> dict[str, Any]:
+    if engine == "postgresql":
+        db_url = asyncio.run(fresh_pg("syncd_bench"))
+    else:
+        db_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    env |= {
+        "SYNCD_DATABASE_URL": db_url,
+        "SYNCD_STATE_DIR": str(workdir / "state"),
+        "SYNCD_LOG_FORMAT": "json",
+        "SYNCD_LOG_LEVEL": "warning",
+    }
+    run_syncd(["db", "upgrade"], env)
+    run_syncd(
+        [
+            "integrations",
+            "add",
+            "--vendor",
+            "buildium",
+            "--name",
+            "bench",
+            "--base-url",
+            url,
+            "--rate-limit",
+            "0",
+            "--page-size",
+            str(PAGE_SIZE),
+            "--credential",
+            f"client_id={creds['client_id']}",
+            "--credential",
+            f"client_secret={creds['client_secret']}",
+        ],
+        env,
+    )
+    results: dict[str, Any] = {}
+    for label, extra in (("initial", []), ("resync", ["--full"])):
+        report, wall, rss = run_syncd(["run", "--integration", "bench", "--json", *extra], env)
+        assert report["status"] == "SUCCESS", report
+        n = report["counts"]["fetched"]
+        results[label] = {
+            "records": n,
+            "seconds": report["seconds"],
+            "wall_seconds": round(wall, 2),
+            "records_per_second": round(n / report["seconds"]),
+            "peak_rss_mib": round(rss, 1),
+            "created": report["counts"]["created"],
+            "unchanged": report["counts"]["unchanged"],
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--engines", default="postgresql,sqlite")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    scale = scale_for(args.records)
+    proc, url, creds = start_simulator(scale)
+    try:
+        # Warm the simulator's caches equally for everyone, then take the best of two floors.
+        asyncio.run(raw_fetch(url, creds))
+        floors = [asyncio.run(raw_fetch(url, creds)) for _ in range(2)]
+        floor_n, floor_s = min(floors, key=lambda f: f[1])
+        floor_rps = floor_n / floor_s
+        out: dict[str, Any] = {
+            "records": floor_n,
+            "scale": scale,
+            "floor": {"seconds": round(floor_s, 2), "records_per_second": round(floor_rps)},
+            "engines": {},
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for engine in args.engines.split(","):
+                res = bench_engine(engine, url, creds, Path(tmp) / engine)
+                init, resync = res["initial"], res["resync"]
+                res["initial_vs_floor"] = round(init["records_per_second"] / floor_rps, 2)
+                res["resync_vs_floor"] = round(resync["records_per_second"] / floor_rps, 2)
+                res["resync_speedup"] = round(init["seconds"] / resync["seconds"], 2)
+                out["engines"][engine] = res
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print(json.dumps(out, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nfloor (aiohttp + orjson only): {floor_rps:,.0f} records/s over {floor_n:,} records")
+    for engine, res in out["engines"].items():
+        i, r = res["initial"], res["resync"]
+        print(
+            f"{engine:>10}: initial {i['records_per_second']:,} rec/s "
+            f"({res['initial_vs_floor']:.2f}x floor, peak RSS {i['peak_rss_mib']} MiB); "
+            f"re-sync {r['records_per_second']:,} rec/s ({res['resync_speedup']:.2f}x faster "
+            f"than initial, peak RSS {r['peak_rss_mib']} MiB)"
+        )
+
+
+if __name__ == "__main__":
+    main()

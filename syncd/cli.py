@@ -1,0 +1,486 @@
+"""The ``syncd`` command line.
+
+Exit codes: 0 success, 1 a sync or runtime failure, 2 bad usage or
+configuration (argument, config file, unknown integration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import structlog
+from rich.console import Console
+
+from syncd import __version__
+from syncd.app import make_runner, open_store
+from syncd.connectors.registry import get_connector_class, known_vendors
+from syncd.domain import Environment, Integration, RunStatus
+from syncd.errors import (
+    ConfigError,
+    CredentialError,
+    IntegrationNotFound,
+    SyncdError,
+)
+from syncd.logs import configure_logging
+from syncd.models import MODELS
+from syncd.progress import (
+    RichProgress,
+    report_json,
+    run_json,
+    runs_table,
+    summary_table,
+)
+from syncd.runner import SyncReport
+from syncd.settings import Settings, describe_settings, load_settings
+from syncd.store.engine import make_engine, redact_url
+from syncd.store.migrate import current_revision, head_revision, upgrade
+from syncd.store.sql import SqlStore
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+log = structlog.get_logger(__name__)
+
+
+class UsageError(SyncdError):
+    """A command-line argument is invalid (exit code 2)."""
+
+
+# -- argument helpers --------------------------------------------------------
+
+
+def parse_credentials(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments into a dict; a malformed one is a UsageError."""
+    creds: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            # Never echo the value: it may be a secret.
+            shown = key if sep else "<value hidden>"
+            raise UsageError(f"--credential {shown!r}: expected KEY=VALUE")
+        creds[key] = value
+    return creds
+
+
+def slugify(name: str) -> str:
+    """A default integration id from its name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64]
+    return slug or "integration"
+
+
+def _settings_epilog() -> str:
+    lines = [
+        "settings (TOML file via --config/SYNCD_CONFIG, overridden by environment, "
+        "overridden by options):"
+    ]
+    for key, env, default, desc in describe_settings():
+        shown = f" [default: {default}]" if default else ""
+        lines.append(f"  {env:<36} {key}: {desc}{shown}")
+    lines.append("  SYNCD_CONFIG                         path of the TOML configuration file")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="syncd: sync property management systems into one cache database.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--database-url", help="cache database URL (SYNCD_DATABASE_URL)")
+    parser.add_argument("--state-dir", type=Path, help="state directory (SYNCD_STATE_DIR)")
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="SYNCD_LOG_LEVEL"
+    )
+    parser.add_argument(
+        "--log-format", choices=["auto", "console", "json"], help="SYNCD_LOG_FORMAT"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="migrate the database to the newest schema")
+    db.add_parser("current", help="show the schema revision")
+
+    integ = sub.add_parser("integrations", help="manage integrations").add_subparsers(
+        dest="integrations_command", required=True
+    )
+    add = integ.add_parser("add", help="add an integration (disabled until enabled)")
+    add.add_argument("--vendor", required=True, help=f"PMS vendor ({', '.join(known_vendors())})")
+    add.add_argument("--name", required=True, help="a unique display name")
+    add.add_argument("--id", dest="integration_id", help="a unique slug (default: from the name)")
+    add.add_argument("--environment", choices=[e.value for e in Environment], default="production")
+    add.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a credential (repeat); encrypted at rest",
+    )
+    add.add_argument("--base-url", help="PMS base URL (default: the vendor's for the environment)")
+    add.add_argument("--rate-limit", type=float, help="max PMS requests per second (0 = no limit)")
+    add.add_argument("--page-size", type=int, help="records per PMS request")
+    add.add_argument("--enable", action="store_true", help="enable at once")
+    for name in ("list",):
+        p = integ.add_parser(name, help="list integrations")
+        p.add_argument("--json", action="store_true", help="JSON output")
+    show = integ.add_parser("show", help="show one integration")
+    show.add_argument("integration", help="id or name")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    for name in ("enable", "disable"):
+        p = integ.add_parser(name, help=f"{name} an integration")
+        p.add_argument("integration", help="id or name")
+
+    run = sub.add_parser("run", help="sync one integration now, in the foreground")
+    run.add_argument("--integration", required=True, help="id or name")
+    run.add_argument(
+        "--model", action="append", choices=sorted(MODELS), help="only this model (repeat)"
+    )
+    run.add_argument("--full", action="store_true", help="full sync instead of incremental")
+    run.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    jobs = sub.add_parser("jobs", help="the job log").add_subparsers(
+        dest="jobs_command", required=True
+    )
+    last = jobs.add_parser("last", help="the last ran jobs of an integration")
+    last.add_argument("--integration", required=True, help="id or name")
+    last.add_argument("--json", action="store_true", help="JSON output")
+
+    demo = sub.add_parser(
+        "demo", help="sync a simulated Buildium account into the default database"
+    )
+    demo.add_argument("--scale", type=int, default=500, help="simulated rental units")
+    demo.add_argument("--seed", type=int, default=1)
+
+    sim = sub.add_parser("sim", help="run a PMS simulator").add_subparsers(
+        dest="sim_vendor", required=True
+    )
+    bsim = sim.add_parser("buildium", help="a Buildium API simulator")
+    bsim.add_argument("--host", default="127.0.0.1")
+    bsim.add_argument("--port", type=int, default=0, help="0 = any free port")
+    bsim.add_argument("--seed", type=int, default=0)
+    bsim.add_argument("--scale", type=int, default=100, help="rental units to simulate")
+    bsim.add_argument("--credential", action="append", default=[], metavar="KEY=VALUE")
+    bsim.add_argument(
+        "--rate-limit", type=float, default=10.0, help="requests/second before 429 (0 = off)"
+    )
+    return parser
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def _integration_json(i: Integration) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "name": i.name,
+        "vendor": i.vendor,
+        "environment": i.environment.value,
+        "enabled": i.enabled,
+        "base_url": i.base_url,
+        # Only the keys: credentials never leave the store in clear.
+        "credential_keys": sorted(i.credentials),
+        "options": dict(i.options),
+        "created_at": i.created_at.isoformat() if i.created_at else None,
+    }
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A rich console; wide when not a terminal so piped tables stay readable."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        if args.db_command == "upgrade":
+            await upgrade(engine)
+            log.info(
+                "db.upgraded",
+                database=redact_url(settings.effective_database_url),
+                revision=head_revision(),
+            )
+            print(f"database at revision {head_revision()}")
+        else:
+            print(await current_revision(engine) or "none")
+    finally:
+        await engine.dispose()
+    return EXIT_OK
+
+
+async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_store(settings) as store:
+        action = args.integrations_command
+        if action == "add":
+            return await _add_integration(args, store)
+        if action == "list":
+            items = await store.list_integrations()
+            if args.json:
+                _print_json([_integration_json(i) for i in items])
+            else:
+                console = _console()
+                from rich.table import Table
+
+                table = Table(title="integrations")
+                for col in ("id", "name", "vendor", "environment", "enabled", "last run"):
+                    table.add_column(col)
+                for i in items:
+                    last = await store.last_root_run(i.id)
+                    table.add_row(
+                        i.id,
+                        i.name,
+                        i.vendor,
+                        i.environment.value,
+                        "yes" if i.enabled else "no",
+                        f"{last.status.value} {last.started_at:%Y-%m-%d %H:%M}" if last else "-",
+                    )
+                console.print(table)
+            return EXIT_OK
+        integration = await store.get_integration(args.integration)
+        if action == "show":
+            data = _integration_json(integration)
+            last = await store.last_root_run(integration.id)
+            data["last_run"] = run_json(last) if last else None
+            if args.json:
+                _print_json(data)
+            else:
+                for key, value in data.items():
+                    print(f"{key}: {value}")
+            return EXIT_OK
+        await store.set_enabled(integration.id, action == "enable")
+        print(f"{integration.id}: {action}d")
+        return EXIT_OK
+
+
+async def _add_integration(args: argparse.Namespace, store: SqlStore) -> int:
+    cls = get_connector_class(args.vendor)
+    creds = parse_credentials(args.credential)
+    missing = [k for k in cls.credential_keys if k not in creds]
+    if missing:
+        raise UsageError(
+            f"{cls.vendor} needs --credential {missing[0]}=VALUE "
+            f"(required: {', '.join(cls.credential_keys)})"
+        )
+    integration_id = args.integration_id or slugify(args.name)
+    if not _SLUG.match(integration_id):
+        raise UsageError(f"--id {integration_id!r}: use 1-64 lowercase letters, digits, '-' or '_'")
+    options: dict[str, Any] = {}
+    if args.rate_limit is not None:
+        if args.rate_limit < 0:
+            raise UsageError("--rate-limit must be 0 (no limit) or positive")
+        options["rate_limit_per_second"] = args.rate_limit
+    if args.page_size is not None:
+        if args.page_size < 1:
+            raise UsageError("--page-size must be positive")
+        options["page_size"] = args.page_size
+    integration = Integration(
+        id=integration_id,
+        name=args.name,
+        vendor=cls.vendor,
+        environment=Environment(args.environment),
+        enabled=bool(args.enable),
+        base_url=args.base_url,
+        credentials=creds,
+        options=options,
+    )
+    await store.add_integration(integration)
+    log.info("integration.added", integration_id=integration_id, vendor=cls.vendor)
+    print(
+        f"added integration {integration_id} ({cls.vendor}, {args.environment}, "
+        f"{'enabled' if args.enable else 'disabled'})"
+    )
+    return EXIT_OK
+
+
+def _want_progress(settings: Settings, console: Console) -> bool:
+    if settings.progress == "always":
+        return True
+    return settings.progress == "auto" and console.is_terminal
+
+
+async def _sync_and_report(
+    store: SqlStore,
+    settings: Settings,
+    integration: Integration,
+    *,
+    models: Sequence[str] | None,
+    full: bool,
+    as_json: bool,
+) -> int:
+    runner = make_runner(store, settings)
+    err_console = _console(stderr=True)
+    report: SyncReport
+    if _want_progress(settings, err_console) and not as_json:
+        with RichProgress(err_console) as bars:
+            report = await runner.run(integration, models=models, full=full, progress=bars)
+    else:
+        report = await runner.run(integration, models=models, full=full)
+    stored = {o.model: await store.count_records(integration.id, o.model) for o in report.outcomes}
+    if as_json:
+        _print_json(report_json(report, stored))
+    else:
+        _console().print(summary_table(report, stored))
+        if report.error:
+            print(f"error: {report.error}", file=sys.stderr)
+    return EXIT_OK if report.status is RunStatus.SUCCESS else EXIT_FAILED
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_store(settings) as store:
+        integration = await store.get_integration(args.integration)
+        return await _sync_and_report(
+            store, settings, integration, models=args.model, full=args.full, as_json=args.json
+        )
+
+
+async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_store(settings) as store:
+        integration = await store.get_integration(args.integration)
+        last = await store.last_root_run(integration.id)
+        runs = await store.list_runs(root_run_id=last.id, limit=500) if last else []
+        # Root first, then its model runs in the order they ran.
+        runs.sort(key=lambda r: (r.parent_run_id is not None, r.started_at))
+        if args.json:
+            _print_json([run_json(r) for r in runs])
+        elif not runs:
+            print(f"{integration.id}: no runs yet")
+        else:
+            _console().print(runs_table(runs, title=f"last ran jobs of {integration.id}"))
+    return EXIT_OK
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from syncd.sim.buildium import BuildiumSimulator
+
+    sim = BuildiumSimulator(seed=args.seed, scale=args.scale)
+    url = await sim.start("127.0.0.1", 0)
+    try:
+        print(f"Buildium simulator at {url} ({args.scale} units, seed {args.seed})")
+        async with open_store(settings) as store:
+            demo = Integration(
+                id="demo-buildium",
+                name="Demo Buildium",
+                vendor="BUILDIUM",
+                environment=Environment.SANDBOX,
+                enabled=True,
+                base_url=url,
+                credentials=dict(sim.credentials),
+                # Smaller pages than Buildium's maximum make the progress visible.
+                options={"page_size": 100},
+            )
+            try:
+                await store.get_integration(demo.id)
+                await store.update_integration(demo)
+            except IntegrationNotFound:
+                await store.add_integration(demo)
+            print(f"integration {demo.id} in {redact_url(settings.effective_database_url)}")
+            code = await _sync_and_report(
+                store, settings, demo, models=None, full=False, as_json=False
+            )
+            print(f"next: syncd jobs last --integration {demo.id}")
+            return code
+    finally:
+        await sim.stop()
+
+
+async def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from syncd.sim.buildium import run_buildium_simulator
+
+    creds = parse_credentials(args.credential) or None
+
+    def ready(url: str, credentials: Mapping[str, str]) -> None:
+        print(f"base_url={url}", flush=True)
+        for key, value in credentials.items():
+            print(f"credential {key}={value}", flush=True)
+
+    await _until_signal(
+        lambda: run_buildium_simulator(
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            scale=args.scale,
+            credentials=creds,
+            rate_limit=args.rate_limit,
+            on_ready=ready,
+        )
+    )
+    return EXIT_OK
+
+
+async def _until_signal(serve: Callable[[], Awaitable[None]]) -> None:
+    """Run ``serve`` until SIGINT or SIGTERM, then cancel it cleanly."""
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch, name="signal-watch")
+        await serve()
+        tg.cancel_scope.cancel()
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {
+    "db": cmd_db,
+    "integrations": cmd_integrations,
+    "run": cmd_run,
+    "jobs": cmd_jobs,
+    "demo": cmd_demo,
+    "sim": cmd_sim,
+}
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    print(f"syncd: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``syncd`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            args.config,
+            {
+                "database_url": args.database_url,
+                "state_dir": args.state_dir,
+                "log_level": args.log_level,
+                "log_format": args.log_format,
+            },
+        )
+    except ConfigError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return anyio.run(COMMANDS[args.command], args, settings)
+    except (UsageError, ConfigError, IntegrationNotFound, CredentialError) as exc:
+        _fail(EXIT_USAGE, str(exc))
+    except SyncdError as exc:
+        _fail(EXIT_FAILED, str(exc))
+    except KeyboardInterrupt:
+        _fail(EXIT_FAILED, "interrupted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

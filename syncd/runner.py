@@ -1,0 +1,366 @@
+"""One sync of one integration: fetch → transform → store, model by model.
+
+Each page is stored in one transaction with its change events, quarantine
+rows and checkpoint, so a crash resumes after the last stored page and a
+failed run never advances the watermark past data that was not stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import structlog
+
+from syncd.connectors.base import Connector, ConnectorOptions
+from syncd.connectors.registry import get_connector_class
+from syncd.domain import (
+    Capability,
+    Checkpoint,
+    FetchWindow,
+    Integration,
+    RunCounts,
+    RunStatus,
+    SyncMode,
+)
+from syncd.errors import (
+    AuthenticationError,
+    ConnectorError,
+    PermissionDenied,
+    StoreError,
+    SyncdError,
+)
+from syncd.jobs import ModelJob, VendorJobs, load_jobs
+from syncd.store.base import PageProgress, Store
+from syncd.transform import TransformSet, load_transforms
+
+log = structlog.get_logger(__name__)
+
+
+class ProgressSink(Protocol):
+    """Receives progress of a run (the CLI draws bars from it)."""
+
+    def model_started(self, model: str, mode: SyncMode) -> None:
+        """A model's run began."""
+
+    def page_stored(self, model: str, done: int, total: int | None) -> None:
+        """``done`` records of ``model`` are stored; ``total`` if the PMS told."""
+
+    def model_finished(self, model: str, status: RunStatus, counts: RunCounts) -> None:
+        """A model's run ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutcome:
+    """How one model's run ended."""
+
+    model: str
+    run_id: str
+    mode: SyncMode
+    status: RunStatus
+    counts: RunCounts
+    error: str | None
+    seconds: float
+    #: The failure would repeat for every model (e.g. refused credentials).
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """How a whole sync ended."""
+
+    root_run_id: str
+    integration_id: str
+    status: RunStatus
+    outcomes: tuple[ModelOutcome, ...]
+    counts: RunCounts
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every model succeeded."""
+        return self.status is RunStatus.SUCCESS
+
+
+@dataclass(slots=True)
+class RunnerConfig:
+    """Where the runner finds its definitions and how it windows incremental runs."""
+
+    jobs_dir: Path | None = None
+    transforms_dir: Path | None = None
+    overlap: timedelta = timedelta(minutes=5)
+    connector_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def connector_options(
+    jobs: VendorJobs, integration: Integration, **overrides: Any
+) -> ConnectorOptions:
+    """Connector tunables: job defaults, then integration options, then explicit overrides."""
+    opts = dict(integration.options) | {k: v for k, v in overrides.items() if v is not None}
+    return ConnectorOptions(
+        page_size=int(opts.get("page_size", jobs.page_size)),
+        concurrency=int(opts.get("concurrency", jobs.concurrency)),
+        rate_limit=float(opts.get("rate_limit_per_second", jobs.rate_limit_per_second)),
+    )
+
+
+class Runner:
+    """Runs syncs; the same code path serves ``syncd run``, the demo and the daemon."""
+
+    def __init__(self, store: Store, config: RunnerConfig | None = None) -> None:
+        self.store = store
+        self.config = config or RunnerConfig()
+
+    def _connector(self, integration: Integration, jobs: VendorJobs) -> Connector:
+        cls = get_connector_class(integration.vendor)
+        base_url = integration.base_url or cls.default_base_url(integration.environment.value)
+        return cls(
+            base_url=base_url,
+            credentials=integration.credentials,
+            options=connector_options(jobs, integration, **self.config.connector_overrides),
+        )
+
+    def plan(self, integration: Integration, models: Sequence[str] | None = None) -> list[ModelJob]:
+        """The jobs a run would execute, in dependency order."""
+        jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+        cls = get_connector_class(integration.vendor)
+        caps = cls.capabilities()
+        wanted = set(models) if models else None
+        if wanted:
+            unknown = sorted(wanted - {j.model for j in jobs.jobs})
+            if unknown:
+                raise SyncdError(
+                    f"{integration.vendor} has no job for model {unknown[0]!r} "
+                    f"(known: {', '.join(j.model for j in jobs.jobs)})"
+                )
+        return [
+            j
+            for j in jobs.jobs
+            if ((wanted is None and j.enabled) or (wanted is not None and j.model in wanted))
+            and Capability.READ in caps.get(j.model, frozenset())
+        ]
+
+    async def run(
+        self,
+        integration: Integration,
+        *,
+        models: Sequence[str] | None = None,
+        full: bool = False,
+        trigger: str = "manual",
+        progress: ProgressSink | None = None,
+    ) -> SyncReport:
+        """Sync ``models`` (default: every enabled job) of ``integration``."""
+        started = time.monotonic()
+        jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+        plan = self.plan(integration, models)
+        transforms = load_transforms(
+            integration.vendor,
+            directory=self.config.transforms_dir,
+            enum_overrides=integration.options.get("enum_maps"),
+        )
+        root_mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
+        root_id = await self.store.start_run(
+            integration=integration, model=None, mode=root_mode, trigger=trigger
+        )
+        bound = log.bind(integration_id=integration.id, vendor=integration.vendor, run_id=root_id)
+        bound.info("sync.run.started", models=[j.model for j in plan], mode=root_mode.value)
+        outcomes: list[ModelOutcome] = []
+        total = RunCounts()
+        fatal: str | None = None
+        try:
+            async with self._connector(integration, jobs) as connector:
+                for job in plan:
+                    outcome = await self._run_model(
+                        integration, connector, transforms, job, full, trigger, root_id, progress
+                    )
+                    outcomes.append(outcome)
+                    total.add(outcome.counts)
+                    if outcome.fatal:
+                        fatal = outcome.error
+                        break
+        except BaseException as exc:
+            # Cancellation or a store failure: record what we can, then re-raise.
+            reason = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else str(exc)
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.store.finish_run(root_id, RunStatus.FAILED, total, reason)
+                except StoreError:
+                    bound.warning("sync.run.unrecorded", error=reason)
+            bound.error("sync.run.failed", error=reason)
+            raise
+        status = (
+            RunStatus.SUCCESS
+            if outcomes and all(o.status is RunStatus.SUCCESS for o in outcomes) and not fatal
+            else RunStatus.FAILED
+        )
+        if not plan:
+            status = RunStatus.FAILED
+            fatal = "no model to sync"
+        error = fatal or next((f"{o.model}: {o.error}" for o in outcomes if o.error), None)
+        await self.store.finish_run(root_id, status, total, error)
+        seconds = time.monotonic() - started
+        bound.info(
+            "sync.run.finished",
+            status=status.value,
+            seconds=round(seconds, 3),
+            fetched=total.fetched,
+            created=total.created,
+            updated=total.updated,
+            unchanged=total.unchanged,
+            quarantined=total.quarantined,
+        )
+        return SyncReport(
+            root_run_id=root_id,
+            integration_id=integration.id,
+            status=status,
+            outcomes=tuple(outcomes),
+            counts=total,
+            seconds=seconds,
+            error=error,
+        )
+
+    async def _run_model(
+        self,
+        integration: Integration,
+        connector: Connector,
+        transforms: TransformSet,
+        job: ModelJob,
+        full: bool,
+        trigger: str,
+        root_id: str,
+        progress: ProgressSink | None,
+    ) -> ModelOutcome:
+        model = job.model
+        started = time.monotonic()
+        checkpoint = await self.store.get_checkpoint(integration.id, model)
+        windowed = job.date_filter != "none" and connector.supports_window(model)
+        mode, fetch_window, target, cursor = self._window(checkpoint, windowed, full)
+        run_id = await self.store.start_run(
+            integration=integration,
+            model=model,
+            mode=mode,
+            trigger=trigger,
+            parent_run_id=root_id,
+            root_run_id=root_id,
+        )
+        bound = log.bind(integration_id=integration.id, model=model, run_id=run_id, mode=mode.value)
+        bound.info(
+            "sync.model.started",
+            since=fetch_window.since.isoformat() if fetch_window.since else None,
+            resume_cursor=cursor,
+        )
+        if progress:
+            progress.model_started(model, mode)
+        counts = RunCounts()
+        stats_before = (connector.stats.requests, connector.stats.retries)
+        transform = transforms.for_model(model)
+        saved = PageProgress(
+            cursor=None,
+            run_id=run_id,
+            mode=mode,
+            # The checkpoint remembers the watermark target as the window's end.
+            window=FetchWindow(since=fetch_window.since, until=target),
+        )
+        status, error, fatal = RunStatus.SUCCESS, None, False
+        try:
+            async with connector.pages(model, fetch_window, cursor=cursor) as pages:
+                async for page in pages:
+                    records, quarantined = transform.transform_page(page.records, integration.id)
+                    for q in quarantined:
+                        bound.warning("sync.record.quarantined", x_id=q.x_id, reason=q.reason)
+                    now = datetime.now(UTC)
+                    result = await self.store.store_page(
+                        integration=integration,
+                        model=model,
+                        records=records,
+                        quarantined=quarantined,
+                        progress=PageProgress(
+                            cursor=page.cursor, run_id=run_id, mode=mode, window=saved.window
+                        ),
+                        now=now,
+                    )
+                    counts.fetched += len(page.records)
+                    counts.created += result.created
+                    counts.updated += result.updated
+                    counts.unchanged += result.unchanged
+                    counts.quarantined += len(quarantined)
+                    if progress:
+                        progress.page_stored(model, counts.fetched, page.total)
+            await self.store.complete_checkpoint(integration.id, model, target)
+        except ConnectorError as exc:
+            status, error = RunStatus.FAILED, _describe(exc)
+            # Refused credentials fail every model the same way: stop at the first.
+            fatal = isinstance(exc, AuthenticationError | PermissionDenied)
+            bound.error("sync.model.failed", error=error, error_type=type(exc).__name__)
+        except StoreError:
+            raise
+        except SyncdError as exc:
+            status, error = RunStatus.FAILED, str(exc)
+            bound.error("sync.model.failed", error=error, error_type=type(exc).__name__)
+        except BaseException:
+            counts.requests = connector.stats.requests - stats_before[0]
+            counts.retries = connector.stats.retries - stats_before[1]
+            with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+                await self.store.finish_run(run_id, RunStatus.FAILED, counts, "interrupted")
+            raise
+        counts.requests = connector.stats.requests - stats_before[0]
+        counts.retries = connector.stats.retries - stats_before[1]
+        await self.store.finish_run(run_id, status, counts, error)
+        seconds = time.monotonic() - started
+        bound.info(
+            "sync.model.finished",
+            status=status.value,
+            seconds=round(seconds, 3),
+            fetched=counts.fetched,
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            quarantined=counts.quarantined,
+            requests=counts.requests,
+            retries=counts.retries,
+        )
+        if progress:
+            progress.model_finished(model, status, counts)
+        return ModelOutcome(model, run_id, mode, status, counts, error, seconds, fatal)
+
+    def _window(
+        self, checkpoint: Checkpoint, windowed: bool, full: bool
+    ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
+        """(mode, window to ask the PMS, watermark to save on success, resume cursor)."""
+        wanted = (
+            SyncMode.FULL
+            if full or not windowed or checkpoint.watermark is None
+            else (SyncMode.INCREMENTAL)
+        )
+        if (
+            checkpoint.cursor is not None
+            and checkpoint.window is not None
+            and checkpoint.window.until is not None
+            and checkpoint.cursor_mode is wanted
+        ):
+            # An unfinished run of the same kind: resume it with its window.
+            window = checkpoint.window
+            fetch = FetchWindow() if wanted is SyncMode.FULL else window
+            return wanted, fetch, window.until, checkpoint.cursor  # type: ignore[return-value]
+        now = _utcnow()
+        if wanted is SyncMode.FULL:
+            return wanted, FetchWindow(), now, None
+        assert checkpoint.watermark is not None
+        since = checkpoint.watermark - self.config.overlap
+        return wanted, FetchWindow(since=since, until=now), now, None
+
+
+def _describe(exc: ConnectorError) -> str:
+    where = f" (HTTP {exc.status})" if exc.status else ""
+    return f"{type(exc).__name__}{where}: {exc}"

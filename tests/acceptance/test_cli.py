@@ -1,0 +1,242 @@
+"""The real ``syncd`` CLI as a subprocess, against a simulator subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SYNCD = [sys.executable, "-m", "syncd"]
+
+
+def env_for(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    env["SYNCD_STATE_DIR"] = str(tmp_path / "state")
+    env["SYNCD_LOG_FORMAT"] = "json"
+    if database_url:
+        env["SYNCD_DATABASE_URL"] = database_url
+    return env
+
+
+def syncd(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SYNCD, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``syncd sim buildium`` as a subprocess: (base URL, credentials)."""
+    log = tmp_path / "sim.log"
+    with (
+        log.open("w") as err,
+        subprocess.Popen(
+            [
+                *SYNCD,
+                "sim",
+                "buildium",
+                "--port",
+                "0",
+                "--scale",
+                "30",
+                "--seed",
+                "5",
+                "--rate-limit",
+                "0",
+            ],
+            env=env_for(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        ) as proc,
+    ):
+        try:
+            assert proc.stdout is not None
+            url = ""
+            creds: dict[str, str] = {}
+            while len(creds) < 2:
+                line = proc.stdout.readline()
+                assert line, f"simulator exited: {log.read_text()}"
+                if line.startswith("base_url="):
+                    url = line.strip().split("=", 1)[1]
+                elif line.startswith("credential "):
+                    key, value = line.strip().split(" ", 1)[1].split("=", 1)
+                    creds[key] = value
+            yield url, creds
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def add_integration(
+    env: dict[str, str], url: str, creds: dict[str, str], name: str = "Acme Homes"
+) -> subprocess.CompletedProcess[str]:
+    args = [
+        "integrations",
+        "add",
+        "--vendor",
+        "buildium",
+        "--name",
+        name,
+        "--base-url",
+        url,
+        "--rate-limit",
+        "0",
+    ]
+    for key, value in creds.items():
+        args += ["--credential", f"{key}={value}"]
+    return syncd(*args, env=env)
+
+
+def test_help_documents_settings(tmp_path: Path) -> None:
+    out = syncd("--help", env=env_for(tmp_path))
+    assert out.returncode == 0
+    for var in ("SYNCD_DATABASE_URL", "SYNCD_SECRET_KEY", "SYNCD_LOG_FORMAT", "SYNCD_CONFIG"):
+        assert var in out.stdout
+
+
+def test_console_script_installed() -> None:
+    exe = Path(sys.executable).with_name("syncd")
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.startswith("syncd ")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_add_run_and_last_jobs(
+    tmp_path: Path,
+    simulator: tuple[str, dict[str, str]],
+    engine: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    url, creds = simulator
+    db = None
+    if engine == "postgresql":
+        db = request.getfixturevalue("pg_database_url")
+    env = env_for(tmp_path, db)
+    added = add_integration(env, url, creds)
+    assert added.returncode == 0, added.stderr
+    assert "added integration acme-homes" in added.stdout
+
+    listed = json.loads(syncd("integrations", "list", "--json", env=env).stdout)
+    assert [i["id"] for i in listed] == ["acme-homes"]
+    assert listed[0]["enabled"] is False
+    shown = syncd("integrations", "show", "acme-homes", "--json", env=env)
+    assert creds["client_secret"] not in shown.stdout  # never shown
+
+    run = syncd("run", "--integration", "Acme Homes", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["status"] == "SUCCESS"
+    models = {m["model"]: m for m in report["models"]}
+    assert set(models) == {"properties", "units", "residents", "leases", "leads", "employees"}
+    assert all(m["in_cache"] > 0 for m in models.values())
+    assert creds["client_secret"] not in run.stderr  # logs never carry secrets
+
+    last = syncd("jobs", "last", "--integration", "acme-homes", "--json", env=env)
+    rows = json.loads(last.stdout)
+    assert rows[0]["job"] == "sync" and rows[0]["status"] == "SUCCESS"
+    assert {r["job"] for r in rows[1:]} == set(models)
+    assert all(r["ended_at"] and r["counts"]["records_processed"] > 0 for r in rows[1:])
+
+    table = syncd("jobs", "last", "--integration", "acme-homes", env=env)
+    assert table.returncode == 0 and "SUCCESS" in table.stdout and "leases" in table.stdout
+
+    assert syncd("integrations", "enable", "acme-homes", env=env).returncode == 0
+    listed = json.loads(syncd("integrations", "list", "--json", env=env).stdout)
+    assert listed[0]["enabled"] is True
+
+
+def test_wrong_credentials_exit_1(tmp_path: Path, simulator: tuple[str, dict[str, str]]) -> None:
+    url, _ = simulator
+    env = env_for(tmp_path)
+    assert add_integration(env, url, {"client_id": "a", "client_secret": "b"}).returncode == 0
+    run = syncd("run", "--integration", "acme-homes", env=env)
+    assert run.returncode == 1
+    assert "AuthenticationError" in run.stderr
+
+
+def test_unknown_integration_exit_2(tmp_path: Path) -> None:
+    out = syncd("run", "--integration", "ghost", env=env_for(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "syncd: error: no integration with id or name 'ghost'"
+    )
+
+
+def test_bad_credential_argument_exit_2(tmp_path: Path) -> None:
+    out = syncd(
+        "integrations",
+        "add",
+        "--vendor",
+        "buildium",
+        "--name",
+        "x",
+        "--credential",
+        "client_id",
+        env=env_for(tmp_path),
+    )
+    assert out.returncode == 2
+    assert "expected KEY=VALUE" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    missing = syncd(
+        "integrations",
+        "add",
+        "--vendor",
+        "buildium",
+        "--name",
+        "x",
+        "--credential",
+        "client_id=1",
+        env=env_for(tmp_path),
+    )
+    assert missing.returncode == 2 and "client_secret" in missing.stderr
+    vendor = syncd("integrations", "add", "--vendor", "nope", "--name", "x", env=env_for(tmp_path))
+    assert vendor.returncode == 2 and "nope" in vendor.stderr
+
+
+def test_bad_config_file_names_file_and_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "syncd.toml"
+    cfg.write_text('log_level = "loud"\n')
+    out = syncd("--config", str(cfg), "integrations", "list", env=env_for(tmp_path))
+    assert out.returncode == 2
+    assert str(cfg) in out.stderr and "log_level" in out.stderr
+    cfg.write_text('datbase_url = "x"\n')
+    out = syncd("--config", str(cfg), "integrations", "list", env=env_for(tmp_path))
+    assert out.returncode == 2 and "datbase_url" in out.stderr
+
+
+def test_env_overrides_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "syncd.toml"
+    cfg.write_text(f'database_url = "sqlite+aiosqlite:///{tmp_path}/from-file.db"\n')
+    env = env_for(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/from-env.db")
+    out = syncd("--config", str(cfg), "db", "upgrade", env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "from-env.db").exists() and not (tmp_path / "from-file.db").exists()
+
+
+def test_key_file_created_private(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert syncd("integrations", "list", env=env).returncode == 0
+    key = tmp_path / "state" / "secret.key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+
+
+def test_demo_syncs_every_model(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    out = syncd("demo", "--scale", "60", env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    for model in ("properties", "units", "residents", "leases", "leads", "employees"):
+        row = re.search(rf"│ {model}\s+│[^\n]*", out.stdout)
+        assert row, out.stdout
+        assert "SUCCESS" in row.group(0)
+    assert (tmp_path / "state" / "syncd.db").exists()
+    # A second demo reuses the integration and finds everything unchanged.
+    again = syncd("demo", "--scale", "60", env=env, timeout=180)
+    assert again.returncode == 0, again.stderr

@@ -329,6 +329,10 @@ async def _sync_and_report(
     err_console = _console(stderr=True)
     report: SyncReport
     if _want_progress(settings, err_console) and not as_json:
+        if settings.log_level == "info":
+            # The bars tell what info lines would; lines printed under a live
+            # display would tear it.
+            configure_logging("warning", settings.log_format)
         with RichProgress(err_console) as bars:
             report = await runner.run(integration, models=models, full=full, progress=bars)
     else:

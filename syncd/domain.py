@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,13 +16,23 @@ ID_NAMESPACE = uuid.UUID("6f1c2a9e-5b0d-5c8e-9f3a-2d4b7e8a1c05")
 RawRecord = dict[str, Any]
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+
+
 def record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
     """syncd's stable id of a record: UUIDv5 of integration, model and PMS id.
 
     Deterministic so references between models resolve without look-ups and a
-    re-created record keeps its id.
+    re-created record keeps its id. Equal to ``uuid.uuid5(ID_NAMESPACE, name)``,
+    computed without its per-call overhead (it runs several times per record).
     """
-    return uuid.uuid5(ID_NAMESPACE, f"{integration_id}\x1f{model}\x1f{x_id}")
+    digest = hashlib.sha1(
+        _NAMESPACE_BYTES + f"{integration_id}\x1f{model}\x1f{x_id}".encode(),
+        usedforsecurity=False,
+    ).digest()
+    value = int.from_bytes(digest[:16], "big")
+    value = (value & ~(0xF000 << 64) | (5 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
+    return uuid.UUID(int=value)
 
 
 class Environment(StrEnum):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 import structlog
 
 from syncd.connectors.base import Connector, ConnectorOptions
@@ -25,6 +27,9 @@ from syncd.domain import (
     Checkpoint,
     FetchWindow,
     Integration,
+    NormalizedRecord,
+    Page,
+    QuarantinedRecord,
     RunCounts,
     RunStatus,
     SyncMode,
@@ -274,12 +279,25 @@ class Runner:
         )
         status, error, fatal = RunStatus.SUCCESS, None, False
         try:
-            async with connector.pages(model, fetch_window, cursor=cursor) as pages:
-                async for page in pages:
-                    records, quarantined = transform.transform_page(page.records, integration.id)
+            # Fetch+transform and store run as two stages joined by a short
+            # queue, so the next page is normalized while the database writes
+            # this one. Pages are still stored strictly in order.
+            send, receive = anyio.create_memory_object_stream[_Transformed](max_buffer_size=2)
+
+            async def fetch_and_transform() -> None:
+                async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
+                    async for page in pages:
+                        records, quarantined = transform.transform_page(
+                            page.records, integration.id
+                        )
+                        await send.send(_Transformed(page, records, quarantined))
+
+            async with _unwrapped_task_group() as tg, receive:
+                tg.start_soon(fetch_and_transform, name=f"fetch-{integration.id}-{model}")
+                async for item in receive:
+                    page, records, quarantined = item.page, item.records, item.quarantined
                     for q in quarantined:
                         bound.warning("sync.record.quarantined", x_id=q.x_id, reason=q.reason)
-                    now = datetime.now(UTC)
                     result = await self.store.store_page(
                         integration=integration,
                         model=model,
@@ -288,7 +306,7 @@ class Runner:
                         progress=PageProgress(
                             cursor=page.cursor, run_id=run_id, mode=mode, window=saved.window
                         ),
-                        now=now,
+                        now=datetime.now(UTC),
                     )
                     counts.fetched += len(page.records)
                     counts.created += result.created
@@ -359,6 +377,32 @@ class Runner:
         assert checkpoint.watermark is not None
         since = checkpoint.watermark - self.config.overlap
         return wanted, FetchWindow(since=since, until=now), now, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Transformed:
+    """A page and what the transform made of it."""
+
+    page: Page
+    records: list[NormalizedRecord]
+    quarantined: list[QuarantinedRecord]
+
+
+@asynccontextmanager
+async def _unwrapped_task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
+    """A task group that re-raises a lone failure itself, not an ExceptionGroup.
+
+    The stages fail one at a time (the first failure cancels the other), and
+    callers handle ConnectorError or StoreError by class.
+    """
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        raise leaf from None
 
 
 def _describe(exc: ConnectorError) -> str:

@@ -40,6 +40,10 @@ _ENDPOINTS: Mapping[str, str] = {
     "employees": "/v1/users",
 }
 
+# Fixed filters per model: /v1/users also lists rental owners and vendors,
+# who are not employees.
+_FILTERS: Mapping[str, Mapping[str, str]] = {"employees": {"usertypes": "Staff"}}
+
 # /v1/users has no lastupdatedfrom/lastupdatedto parameters.
 _WINDOWED = frozenset(_ENDPOINTS) - {"employees"}
 
@@ -180,7 +184,11 @@ class BuildiumConnector(Connector):
             raise PermanentError(f"Buildium has no {model!r} resource (supported: {supported})")
         if not self._client.is_open:
             raise RuntimeError("BuildiumConnector is not open; use 'async with connector'")
-        params: dict[str, QueryValue] = {"orderby": "Id", "limit": self.page_limit}
+        params: dict[str, QueryValue] = {
+            "orderby": "Id",
+            "limit": self.page_limit,
+            **_FILTERS.get(model, {}),
+        }
         if model in _WINDOWED:
             if window.since is not None:
                 params["lastupdatedfrom"] = format_timestamp(window.since)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
@@ -76,6 +77,11 @@ async def translate_errors() -> AsyncIterator[None]:
     except exc.DBAPIError as error:
         if error.connection_invalidated:
             raise DatabaseUnavailable(f"database unavailable: {_short(error)}") from error
+        raise StoreError(f"database error: {_short(error)}") from error
+    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError) as error:
+        # Raised by the driver itself on the COPY path, which bypasses SQLAlchemy.
+        raise DatabaseUnavailable(f"database unavailable: {_short(error)}") from error
+    except asyncpg.PostgresError as error:
         raise StoreError(f"database error: {_short(error)}") from error
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +30,7 @@ from syncd.domain import (
 from syncd.errors import IntegrationNotFound, StoreError
 from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store.base import PageProgress, Store
+from syncd.store.bulk import bulk_insert, keyed_statements
 from syncd.store.engine import translate_errors
 from syncd.store.tables import (
     MODEL_TABLES,
@@ -53,6 +54,24 @@ _COUNT_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Common columns in the order page upserts write them (then the model's own).
+_COMMON_WRITE_COLUMNS = (
+    "id",
+    "integration_id",
+    "integration_vendor",
+    "x_id",
+    "x_property_id",
+    "property_id",
+    "created_at",
+    "updated_at",
+    "last_seen",
+    "deleted_at",
+    "custom_data",
+    "content_hash",
+    "last_run_id",
+)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -70,6 +89,56 @@ class SqlStore(Store):
         # Column lists per model, computed once: rows for executemany must all
         # carry the same keys.
         self._model_columns = {name: tuple(c.name for c in m.columns) for name, m in MODELS.items()}
+        self._link_columns = tuple(c.name for c in LINK_COLUMNS)
+        self._keyed = {name: keyed_statements(dialect, t) for name, t in MODEL_TABLES.items()}
+        self._inserts = {
+            name: bulk_insert(
+                dialect,
+                MODEL_TABLES[name],
+                (*_COMMON_WRITE_COLUMNS, *self._model_columns[name]),
+            )
+            for name in MODELS
+        }
+        self._upserts = {
+            name: bulk_insert(
+                dialect,
+                MODEL_TABLES[name],
+                (*_COMMON_WRITE_COLUMNS, *self._model_columns[name]),
+                conflict=("integration_id", "x_id"),
+                keep=("id", "created_at"),
+            )
+            for name in MODELS
+        }
+        self._event_insert = bulk_insert(
+            dialect,
+            change_events,
+            (
+                "integration_id",
+                "integration_vendor",
+                "model",
+                "record_id",
+                "x_id",
+                "event_type",
+                "run_id",
+                "diff",
+                "created_at",
+            ),
+        )
+        self._link_insert = bulk_insert(
+            dialect,
+            residents_to_leases,
+            (
+                "id",
+                "integration_id",
+                "integration_vendor",
+                "lease_id",
+                "resident_id",
+                "created_at",
+                "updated_at",
+                "last_seen",
+                *self._link_columns,
+            ),
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -290,49 +359,30 @@ class SqlStore(Store):
         progress: PageProgress,
         now: datetime,
     ) -> UpsertResult:
-        table = MODEL_TABLES[model]
         iid = integration.id
         # A PMS may repeat a record within a page; the last copy wins.
         by_x = {r.x_id: r for r in records}
+        keyed = self._keyed[model]
         async with translate_errors(), self.engine.begin() as conn:
-            existing: dict[str, tuple[str, datetime | None]] = {}
-            if by_x:
-                rows = await conn.execute(
-                    select(table.c.x_id, table.c.content_hash, table.c.deleted_at).where(
-                        table.c.integration_id == iid, table.c.x_id.in_(list(by_x))
-                    )
-                )
-                existing = {x: (h, d) for x, h, d in rows}
-            created: list[NormalizedRecord] = []
-            updated: list[NormalizedRecord] = []
+            existing = await keyed.lookup(conn, iid, list(by_x)) if by_x else {}
+            changed: list[NormalizedRecord] = []
             unchanged: list[str] = []
+            created = 0
             for x_id, rec in by_x.items():
                 prev = existing.get(x_id)
                 if prev is None:
-                    created.append(rec)
-                elif prev[0] != rec.content_hash or prev[1] is not None:
-                    updated.append(rec)
+                    created += 1
+                    changed.append(rec)
+                elif prev[0] != rec.content_hash or prev[1]:
+                    changed.append(rec)
                 else:
                     unchanged.append(x_id)
-
-            if created or updated:
+            if changed:
                 await self._write_records(
-                    conn, integration, model, table, created + updated, progress.run_id, now
-                )
-                await self._write_events(conn, integration, model, created, updated, progress, now)
-                await conn.execute(
-                    delete(quarantine).where(
-                        quarantine.c.integration_id == iid,
-                        quarantine.c.model == model,
-                        quarantine.c.x_id.in_([r.x_id for r in created + updated]),
-                    )
+                    conn, integration, model, changed, existing, progress, now
                 )
             if unchanged:
-                await conn.execute(
-                    update(table)
-                    .where(table.c.integration_id == iid, table.c.x_id.in_(unchanged))
-                    .values(last_seen=now, last_run_id=progress.run_id)
-                )
+                await keyed.touch(conn, iid, unchanged, now, progress.run_id)
             if quarantined:
                 await conn.execute(
                     quarantine.insert(),
@@ -362,100 +412,110 @@ class SqlStore(Store):
                     "updated_at": now,
                 },
             )
-        return UpsertResult(created=len(created), updated=len(updated), unchanged=len(unchanged))
+        return UpsertResult(
+            created=created, updated=len(changed) - created, unchanged=len(unchanged)
+        )
 
     async def _write_records(
         self,
         conn: AsyncConnection,
         integration: Integration,
         model: str,
-        table: Table,
         records: list[NormalizedRecord],
-        run_id: str,
-        now: datetime,
-    ) -> None:
-        iid, vendor = integration.id, integration.vendor
-        columns = self._model_columns[model]
-        rows = []
-        for rec in records:
-            values = rec.values
-            row = {c: values.get(c) for c in columns}
-            row["id"] = record_id(iid, model, rec.x_id)
-            row["integration_id"] = iid
-            row["integration_vendor"] = vendor
-            row["x_id"] = rec.x_id
-            row["x_property_id"] = values.get("x_property_id")
-            row["property_id"] = values.get("property_id")
-            row["custom_data"] = values.get("custom_data") or {}
-            row["content_hash"] = rec.content_hash
-            row["created_at"] = now
-            row["updated_at"] = now
-            row["last_seen"] = now
-            row["deleted_at"] = None
-            row["last_run_id"] = run_id
-            rows.append(row)
-        stmt = self._insert(table)
-        keep = {"id", "integration_id", "x_id", "created_at"}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.integration_id, table.c.x_id],
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep},
-        )
-        await conn.execute(stmt, rows)
-        links = [(rec, link) for rec in records for link in rec.links]
-        if model == "leases" and records:
-            await conn.execute(
-                delete(residents_to_leases).where(
-                    residents_to_leases.c.integration_id == iid,
-                    residents_to_leases.c.x_lease_id.in_([r.x_id for r in records]),
-                )
-            )
-        if links:
-            link_cols = tuple(c.name for c in LINK_COLUMNS)
-            link_rows = []
-            for rec, link in links:
-                row = {c: link.values.get(c) for c in link_cols}
-                row["x_lease_id"] = rec.x_id
-                row["x_resident_id"] = link.x_resident_id
-                row["id"] = record_id(iid, LINK_MODEL, f"{rec.x_id}:{link.x_resident_id}")
-                row["integration_id"] = iid
-                row["integration_vendor"] = vendor
-                row["lease_id"] = record_id(iid, "leases", rec.x_id)
-                row["resident_id"] = record_id(iid, "residents", link.x_resident_id)
-                row["created_at"] = now
-                row["updated_at"] = now
-                row["last_seen"] = now
-                link_rows.append(row)
-            # Deduplicate: a PMS may list one tenant twice on a lease.
-            unique = {(r["x_lease_id"], r["x_resident_id"]): r for r in link_rows}
-            await conn.execute(residents_to_leases.insert(), list(unique.values()))
-
-    async def _write_events(
-        self,
-        conn: AsyncConnection,
-        integration: Integration,
-        model: str,
-        created: list[NormalizedRecord],
-        updated: list[NormalizedRecord],
+        existing: Mapping[str, object],
         progress: PageProgress,
         now: datetime,
     ) -> None:
-        iid = integration.id
-        rows = [
-            {
-                "integration_id": iid,
-                "integration_vendor": integration.vendor,
-                "model": model,
-                "record_id": record_id(iid, model, rec.x_id),
-                "x_id": rec.x_id,
-                "event_type": event_type,
-                "run_id": progress.run_id,
-                "diff": None,
-                "created_at": now,
-            }
-            for event_type, group in (("DATA_NEW", created), ("DATA_UPDATE", updated))
-            for rec in group
-        ]
-        await conn.execute(change_events.insert(), rows)
+        """Upsert changed records, their links, events; clear their quarantine entries."""
+        iid, vendor, run_id = integration.id, integration.vendor, progress.run_id
+        columns = self._model_columns[model]
+        new_rows: list[tuple[Any, ...]] = []
+        changed_rows: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        for rec in records:
+            values = rec.values
+            rid = record_id(iid, model, rec.x_id)
+            is_update = rec.x_id in existing
+            (changed_rows if is_update else new_rows).append(
+                (
+                    rid,
+                    iid,
+                    vendor,
+                    rec.x_id,
+                    values.get("x_property_id"),
+                    values.get("property_id"),
+                    now,
+                    now,
+                    now,
+                    None,
+                    values.get("custom_data") or {},
+                    rec.content_hash,
+                    run_id,
+                    *[values.get(c) for c in columns],
+                )
+            )
+            event = "DATA_UPDATE" if is_update else "DATA_NEW"
+            events.append((iid, vendor, model, rid, rec.x_id, event, run_id, None, now))
+        # New records are plain inserts (COPY on PostgreSQL): the look-up in
+        # this transaction found none of them, and one run per (integration,
+        # model) at a time means no one else writes them meanwhile.
+        await self._inserts[model].execute(conn, new_rows)
+        await self._upserts[model].execute(conn, changed_rows)
+        await self._event_insert.execute(conn, events)
+        if model == "leases":
+            await self._replace_links(conn, integration, records, now)
+        # Entries of records that now transform cleanly are stale.
+        has_quarantine = await conn.execute(
+            select(quarantine.c.id)
+            .where(quarantine.c.integration_id == iid, quarantine.c.model == model)
+            .limit(1)
+        )
+        if has_quarantine.first() is not None:
+            await conn.execute(
+                delete(quarantine).where(
+                    quarantine.c.integration_id == iid,
+                    quarantine.c.model == model,
+                    quarantine.c.x_id.in_([r.x_id for r in records]),
+                )
+            )
+
+    async def _replace_links(
+        self,
+        conn: AsyncConnection,
+        integration: Integration,
+        leases: list[NormalizedRecord],
+        now: datetime,
+    ) -> None:
+        iid, vendor = integration.id, integration.vendor
+        await conn.execute(
+            delete(residents_to_leases).where(
+                residents_to_leases.c.integration_id == iid,
+                residents_to_leases.c.x_lease_id.in_([r.x_id for r in leases]),
+            )
+        )
+        link_cols = self._link_columns
+        # Keyed by (lease, resident): a PMS may list one tenant twice on a lease.
+        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for rec in leases:
+            lease_id = record_id(iid, "leases", rec.x_id)
+            for link in rec.links:
+                values = {
+                    **link.values,
+                    "x_lease_id": rec.x_id,
+                    "x_resident_id": link.x_resident_id,
+                }
+                rows[(rec.x_id, link.x_resident_id)] = (
+                    record_id(iid, LINK_MODEL, f"{rec.x_id}:{link.x_resident_id}"),
+                    iid,
+                    vendor,
+                    lease_id,
+                    record_id(iid, "residents", link.x_resident_id),
+                    now,
+                    now,
+                    now,
+                    *[values.get(c) for c in link_cols],
+                )
+        await self._link_insert.execute(conn, list(rows.values()))
 
     async def complete_checkpoint(
         self, integration_id: str, model: str, watermark: datetime | None

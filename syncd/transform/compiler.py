@@ -1,9 +1,9 @@
 """Compile validated transform schemas into fast per-record transforms.
 
 Everything a schema says is resolved once, here: each target column becomes a
-small closure (path getter + converter) and a record's transform is a loop
-over those closures. No YAML, dicts of options or type dispatch remain on the
-hot path.
+small closure (path getter + converter), plain text copies are batched into
+one loop per parent object, and a record's transform is a run over those
+closures. No YAML, option dicts or type dispatch remain on the hot path.
 
 Value conventions (the same for every vendor):
 
@@ -12,8 +12,9 @@ Value conventions (the same for every vendor):
   are otherwise kept exactly as sent (no stripping).
 * ``int`` accepts a JSON integer, an integral float (``900.0``) or a string of
   digits; anything else is an error. Booleans are never numbers.
-* ``money`` turns a currency amount into integer cents through
-  ``Decimal(repr(x))``, rounding half to even, so 19.99 → 1999 exactly.
+* ``money`` turns a currency amount (number or numeric string) into integer
+  cents, rounding half to even on the decimal as sent (``Decimal(repr(x))``),
+  so 19.99 → 1999 and 2.675 → 268 exactly.
 * ``date`` takes ``YYYY-MM-DD``; a datetime string keeps the date as written.
   ``datetime`` takes ISO 8601 and returns an aware UTC datetime; no zone means
   UTC and offsets are converted.
@@ -33,12 +34,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
-from hashlib import blake2b
+from hashlib import blake2b, sha1
 from typing import Any, Final
 
 import orjson
 
-from syncd.domain import Link, NormalizedRecord, QuarantinedRecord, record_id
+from syncd.domain import ID_NAMESPACE, Link, NormalizedRecord, QuarantinedRecord, record_id
 from syncd.errors import SchemaError, TransformError
 from syncd.models import MODEL_ORDER, MODELS, ColumnType
 from syncd.transform.enums import EnumMap, Normalizer, apply_overrides
@@ -80,11 +81,36 @@ def _describe(value: Any) -> str:
 # --- record ids -------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1 << 16)
-def _cached_record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
-    # References repeat a lot (every unit of a property, every lease of a
-    # unit); hashing them once saves a SHA-1 + UUID build per column.
-    return record_id(integration_id, model, x_id)
+_NAMESPACE_BYTES: Final = ID_NAMESPACE.bytes
+# UUIDv5 bits, set directly on the digest's integer.
+_V5_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_V5_SET: Final = (5 << 76) | (0x8000 << 48)
+
+
+def _uuid5_record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
+    # Same value as syncd.domain.record_id (a UUIDv5), built through UUID(int=)
+    # instead of uuid.uuid5: half the cost, and references are on every record.
+    name = f"{integration_id}\x1f{model}\x1f{x_id}".encode()
+    digest = int.from_bytes(sha1(_NAMESPACE_BYTES + name).digest()[:16], "big")
+    return uuid.UUID(int=(digest & _V5_CLEAR) | _V5_SET)
+
+
+# Should record_id ever change, follow it rather than diverge.
+_make_record_id: Callable[[str, str, str], uuid.UUID] = (
+    _uuid5_record_id
+    if _uuid5_record_id("syncd", "check", "1") == record_id("syncd", "check", "1")
+    else record_id
+)
+
+
+@lru_cache(maxsize=1 << 14)
+def cached_record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
+    """:func:`syncd.domain.record_id`, computed fast and memoized.
+
+    References repeat a lot (every unit of a property, every lease of a unit);
+    hashing each once saves a SHA-1 and a UUID build per column.
+    """
+    return _make_record_id(integration_id, model, x_id)
 
 
 # --- paths ------------------------------------------------------------------------
@@ -382,46 +408,53 @@ def _text_other(raw: Any, column: str, path: str) -> str | None:
         raise TransformError(f"{exc} (for {column})", field=path) from None
 
 
-def _single_writer(column: str, value: ValueFn) -> Writer:
-    def write_one(record: Mapping[str, Any], values: dict[str, Any]) -> None:
-        values[column] = value(record)
-
-    return write_one
+#: One batched column: (column, key in its object, full source path, converter
+#: or None for text, which has its own fast path).
+_Simple = tuple[str, str, str, Converter | None]
 
 
-def _top_text_writer(entries: tuple[tuple[str, str], ...]) -> Writer:
-    def write_top_text(record: Mapping[str, Any], values: dict[str, Any]) -> None:
-        for column, key in entries:
-            raw = record.get(key)
+def _fill(source: Mapping[str, Any], entries: tuple[_Simple, ...], values: dict[str, Any]) -> None:
+    """Fill batched columns from one object (the record or a nested object)."""
+    for column, key, path, convert in entries:
+        raw = source.get(key)
+        if convert is None:
             if type(raw) is str:
                 values[column] = raw or None
             else:
-                values[column] = _text_other(raw, column, key)
+                values[column] = _text_other(raw, column, path)
+        elif raw is None or raw == "":
+            values[column] = None
+        else:
+            try:
+                values[column] = convert(raw)
+            except ValueError as exc:
+                raise TransformError(f"{exc} (for {column})", field=path) from None
 
-    return write_top_text
+
+def _top_writer(entries: tuple[_Simple, ...]) -> Writer:
+    def write_top(record: Mapping[str, Any], values: dict[str, Any]) -> None:
+        _fill(record, entries, values)
+
+    return write_top
 
 
-def _nested_text_writer(parent: str, entries: tuple[tuple[str, str, str], ...]) -> Writer:
-    fallbacks = tuple((column, compile_path(path), path) for column, _key, path in entries)
-
-    def write_nested_text(record: Mapping[str, Any], values: dict[str, Any]) -> None:
+def _nested_writer(parent: str, entries: tuple[_Simple, ...]) -> Writer:
+    def write_nested(record: Mapping[str, Any], values: dict[str, Any]) -> None:
         inner = record.get(parent)
         if type(inner) is dict:
-            for column, key, path in entries:
-                raw = inner.get(key)
-                if type(raw) is str:
-                    values[column] = raw or None
-                else:
-                    values[column] = _text_other(raw, column, path)
+            _fill(inner, entries, values)
         elif inner is None:
-            for column, _key, _path in entries:
-                values[column] = None
+            for entry in entries:
+                values[entry[0]] = None
+        elif isinstance(inner, Mapping):
+            _fill(inner, entries, values)
         else:
-            # Not a plain dict: the general getter copes or names the problem.
-            for column, get, path in fallbacks:
-                values[column] = _text_other(get(record), column, path)
+            raise TransformError(
+                f"expected an object at {parent}, got {_describe(inner)}",
+                field=entries[0][2],
+            )
 
-    return write_nested_text
+    return write_nested
 
 
 class _LeaseLevelError(TransformError):
@@ -547,29 +580,30 @@ class _Compiler:
 
         return text_value
 
-    def text_groups(self, plain: Sequence[tuple[str, str]]) -> list[Writer]:
-        """Writers for plain text columns, batched by parent object.
+    def simple_groups(self, simple: Sequence[tuple[str, FieldSpec]]) -> list[Writer]:
+        """Writers for option-free columns, batched by the object they read from.
 
-        Text copies are most of a record; filling them in one loop per parent
-        (``Address.City``, ``Address.State``... share one ``Address`` look-up)
-        costs far less than one closure call per column.
+        Plain copies and conversions are most of a record; filling them in
+        one loop per object (``Address.City``, ``Address.State``... share one
+        ``Address`` look-up) costs far less than one closure call per column.
         """
-        top: list[tuple[str, str]] = []
-        nested: dict[str, list[tuple[str, str, str]]] = {}
-        writers: list[Writer] = []
-        for column, path in plain:
+        top: list[_Simple] = []
+        nested: dict[str, list[_Simple]] = {}
+        for column, spec in simple:
+            assert spec.source is not None
+            path = spec.source
+            column_type = self.column_types[column]
+            source_type = effective_type(spec, column_type)
+            convert = (
+                None if source_type in ("string", "text") else _converter(source_type, column_type)
+            )
             parts = path.split(".")
             if len(parts) == 1:
-                top.append((column, path))
-            elif len(parts) == 2 and not parts[1].isdigit():
-                nested.setdefault(parts[0], []).append((column, parts[1], path))
+                top.append((column, path, path, convert))
             else:
-                value = self._text(compile_path(path), path, column)
-                writers.append(_single_writer(column, value))
-        if top:
-            writers.insert(0, _top_text_writer(tuple(top)))
-        for parent, entries in nested.items():
-            writers.append(_nested_text_writer(parent, tuple(entries)))
+                nested.setdefault(parts[0], []).append((column, parts[1], path, convert))
+        writers = [_top_writer(tuple(top))] if top else []
+        writers += [_nested_writer(parent, tuple(e)) for parent, e in nested.items()]
         return writers
 
     @staticmethod
@@ -882,7 +916,7 @@ class ModelTransform:
         for column, target, ref_fn in self._refs:
             x_ref = ref_fn(raw)
             values[column] = (
-                None if x_ref is None else _cached_record_id(integration_id, target, x_ref)
+                None if x_ref is None else cached_record_id(integration_id, target, x_ref)
             )
         if self._is_properties:
             x_property_id: str | None = x_id
@@ -894,7 +928,7 @@ class ModelTransform:
         values["property_id"] = (
             None
             if x_property_id is None
-            else _cached_record_id(integration_id, "properties", x_property_id)
+            else cached_record_id(integration_id, "properties", x_property_id)
         )
         values["custom_data"] = {key: fn(raw) for key, fn in self._custom}
         links = self._links(raw, x_id) if self._links is not None else ()
@@ -951,17 +985,16 @@ def compile_model(loaded: LoadedSchema, enum_maps: Mapping[str, EnumMap]) -> Mod
     schema = loaded.schema
     fields: list[tuple[str, ValueFn]] = []
     refs: list[tuple[str, str, IdFn]] = []
-    plain_text: list[tuple[str, str]] = []
+    simple: list[tuple[str, FieldSpec]] = []
     for column, spec in schema.fields.items():
         column_type = compiler.column_types[column]
         if spec.ref is not None:
             refs.append((column, spec.ref, compiler.record_id_fn(spec)))
-        elif _is_plain_text(spec, column_type):
-            assert spec.source is not None
-            plain_text.append((column, spec.source))
+        elif _is_simple(spec, column_type):
+            simple.append((column, spec))
         else:
             fields.append((column, compiler.value(spec, column, column_type)))
-    writers: list[Writer] = compiler.text_groups(plain_text)
+    writers: list[Writer] = compiler.simple_groups(simple)
     writers += [compiler.normalized(name, pair) for name, pair in schema.normalized.items()]
     writers += [compiler.phones(spec) for spec in schema.phones]
     custom = tuple(
@@ -984,16 +1017,20 @@ def compile_model(loaded: LoadedSchema, enum_maps: Mapping[str, EnumMap]) -> Mod
     )
 
 
-def _is_plain_text(spec: FieldSpec, column_type: ColumnType) -> bool:
-    """True for a text column copied from one source path with no options."""
+def _is_simple(spec: FieldSpec, column_type: ColumnType) -> bool:
+    """True for a column read from one plain path (``Key`` or ``Object.Key``) with no options."""
+    source = spec.source
+    if source is None or source.count(".") > 1:
+        return False
+    if "." in source and source.split(".")[1].isdigit():
+        return False  # `List.0` needs the general walk
     return (
-        column_type in (ColumnType.STRING, ColumnType.TEXT)
-        and spec.source is not None
-        and spec.type in (None, "string", "text")
-        and spec.map is None
+        spec.map is None
         and spec.enum is None
         and spec.ref is None
+        and not spec.negate
         and not spec.as_list
+        and effective_type(spec, column_type) != "json"
     )
 
 

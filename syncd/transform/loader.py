@@ -15,7 +15,7 @@ wheel, else ``<repo root>/transforms/<vendor>/`` in a source checkout.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,21 +39,30 @@ _VENDOR_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate keys (PyYAML keeps the last one)."""
+    """A safe YAML loader for schemas: duplicate keys are errors, keys stay text.
+
+    PyYAML keeps the last of duplicate keys silently, and reads plain keys
+    such as ``yes``, ``No``, ``1`` or ``null`` as booleans, numbers or None.
+    Schema keys are column names and raw PMS values, always text, so a key
+    is kept exactly as written.
+    """
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
-    seen: set[Hashable] = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, Hashable):
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-    return loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "keys must be plain text", key_node.start_mark
+            )
+        key = key_node.value
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
 
 
 _StrictLoader.add_constructor(

@@ -28,6 +28,15 @@ A model schema, in brief::
       - {source: PhoneNumbers, enum: phone_type, columns: [phone_1, phone_2]}
     custom_data:                              # extra source fields kept as JSON
       description: Description
+
+Field options: ``type`` (how to read the source: see :data:`SOURCE_TYPES`;
+default from the column's type), ``sources`` + ``join`` (several paths as one
+text, empty parts skipped), ``const``, ``map`` + ``map_default`` (inline
+raw→value map, exact match), ``enum`` (a named map of ``enums.yaml``: exact,
+then case-insensitive, else its default), ``negate``, ``as_list``, ``ref``
+(``unit_id: {source: UnitId, ref: units}`` → the unit's syncd id). A
+``links`` section (leases only) derives resident links, with ``position``
+and ``lookup`` options for its fields; see the Buildium leases schema.
 """
 
 from __future__ import annotations
@@ -192,6 +201,8 @@ class FieldSpec(_Strict):
         shaping = [n for n in ("map", "enum", "ref") if getattr(self, n) is not None]
         if len(shaping) > 1:
             raise ValueError(f"{' and '.join(shaping)} cannot be combined")
+        if shaping and self.source is None:
+            raise ValueError(f"{shaping[0]} needs a single source")
         for flag in ("negate", "as_list"):
             if getattr(self, flag) and (self.source is None or shaping):
                 raise ValueError(f"{flag} needs a single source and no map, enum or ref")
@@ -364,6 +375,17 @@ def coerce_literal(value: Any, column_type: ColumnType | None) -> Any:
             # YAML parses bare dates; custom_data holds JSON, so keep text.
             return value.isoformat()
         return value
+    try:
+        result = _literal(value, column_type)
+    except ValueError:
+        result = None
+    if result is None:
+        raise ValueError(f"{value!r} is not a valid {column_type.value} value")
+    return result
+
+
+def _literal(value: Any, column_type: ColumnType) -> Any:
+    """The literal as a value of ``column_type``; None when it is not one."""
     match column_type:
         case ColumnType.STRING | ColumnType.TEXT:
             if isinstance(value, str):
@@ -391,7 +413,7 @@ def coerce_literal(value: Any, column_type: ColumnType | None) -> Any:
         case ColumnType.UUID:
             if isinstance(value, str):
                 return uuid.UUID(value)
-    raise ValueError(f"{value!r} is not a valid {column_type.value} value")
+    return None
 
 
 # --- meaning -------------------------------------------------------------------

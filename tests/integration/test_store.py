@@ -142,8 +142,8 @@ async def test_store_page_classifies_and_writes_events(store: SqlStore) -> None:
         ("1", "DATA_NEW"),
         ("2", "DATA_NEW"),
         ("3", "DATA_NEW"),
+        ("2", "DATA_UPDATE"),  # in page order
         ("4", "DATA_NEW"),
-        ("2", "DATA_UPDATE"),
     ]
     assert cp.cursor == "20" and cp.cursor_run_id == run and cp.window_until == NOW
     assert await store.count_records("acme", "units") == 4

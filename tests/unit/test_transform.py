@@ -144,9 +144,7 @@ LEASE: dict[str, Any] = {  # LeaseMessage
     "AutomaticallyMoveOutTenants": False,
     "CreatedDateTime": "2023-12-01T10:11:12Z",
     "LastUpdatedDateTime": "2024-01-02T03:04:05.5Z",
-    "MoveOutData": [
-        {"TenantId": 78, "MoveOutDate": "2024-06-30", "NoticeGivenDate": "2024-05-31"}
-    ],
+    "MoveOutData": [{"TenantId": 78, "MoveOutDate": "2024-06-30", "NoticeGivenDate": "2024-05-31"}],
     "PaymentDueDay": 1,
     "Tenants": [  # LeaseTenantMessage
         {"Id": 77, "Status": "Current", "MoveInDate": "2024-01-01"},
@@ -324,7 +322,9 @@ def test_unit(run: Callable[..., NormalizedRecord]) -> None:
         (None, None),
     ],
 )
-def test_unit_bedrooms(run: Callable[..., NormalizedRecord], raw: str | None, expected: int) -> None:
+def test_unit_bedrooms(
+    run: Callable[..., NormalizedRecord], raw: str | None, expected: int
+) -> None:
     assert run("units", UnitBedrooms=raw).values["bedrooms"] == expected
 
 
@@ -386,6 +386,7 @@ def test_resident(run: Callable[..., NormalizedRecord]) -> None:
 
 
 def test_resident_without_leases_has_no_property(run: Callable[..., NormalizedRecord]) -> None:
+    leases: list[Any] | None
     for leases in ([], None):
         values = run("residents", Leases=leases).values
         assert values["x_property_id"] is None
@@ -605,7 +606,9 @@ def test_every_value_is_a_declared_column(
     rec = run(model)
     allowed = MODELS[model].column_names | {"x_property_id", "property_id", "custom_data"}
     assert set(rec.values) <= allowed
-    assert not set(rec.values) & (set(COMMON_COLUMNS) - {"x_property_id", "property_id", "custom_data"})
+    assert not set(rec.values) & (
+        set(COMMON_COLUMNS) - {"x_property_id", "property_id", "custom_data"}
+    )
     assert re.fullmatch(r"[0-9a-f]{32}", rec.content_hash)
     schema = transforms.schema(model).schema
     assert transforms.schema(model).file.endswith(f"transforms/buildium/{model}.yaml")
@@ -621,7 +624,9 @@ def test_every_value_is_a_declared_column(
 # --- enum overrides ----------------------------------------------------------------
 
 
-def test_enum_overrides_merge_on_top_of_the_vendor_map(run: Callable[..., NormalizedRecord]) -> None:
+def test_enum_overrides_merge_on_top_of_the_vendor_map(
+    run: Callable[..., NormalizedRecord],
+) -> None:
     custom = load_transforms(
         "buildium", enum_overrides={"lease_status": {"Past": "EVICTED", "Draft": "PENDING"}}
     )

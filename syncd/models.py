@@ -91,6 +91,7 @@ COMMON_COLUMNS: Final = (
     "deleted_at",
     "custom_data",
     "content_hash",
+    "source_hash",
     "last_run_id",
 )
 

@@ -72,9 +72,11 @@ def _fmt_time(value: datetime | None) -> str:
 def summary_table(report: SyncReport, stored: Mapping[str, int]) -> Table:
     """The end-of-run table: one row per model plus a total."""
     table = Table(title=f"sync {report.integration_id}: {report.status.value}")
-    for name in ("model", "mode", "status", "fetched", "created", "updated", "unchanged"):
-        table.add_column(name, justify="right" if name in ("fetched", "created") else "left")
-    for name in ("quarantined", "requests", "retries", "in cache", "seconds"):
+    for name in ("model", "mode", "status"):
+        table.add_column(name)
+    for name in ("fetched", "created", "updated", "unchanged", "quarantined", "requests"):
+        table.add_column(name, justify="right")
+    for name in ("retries", "in cache", "seconds"):
         table.add_column(name, justify="right")
     for o in report.outcomes:
         c = o.counts

@@ -43,7 +43,7 @@ from syncd.errors import (
 )
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
 from syncd.store.base import PageProgress, Store
-from syncd.transform import TransformSet, load_transforms
+from syncd.transform import ModelTransform, TransformSet, load_transforms
 
 log = structlog.get_logger(__name__)
 
@@ -287,10 +287,7 @@ class Runner:
             async def fetch_and_transform() -> None:
                 async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
                     async for page in pages:
-                        records, quarantined = transform.transform_page(
-                            page.records, integration.id
-                        )
-                        await send.send(_Transformed(page, records, quarantined))
+                        await send.send(await self._transform(integration, transform, page))
 
             async with _unwrapped_task_group() as tg, receive:
                 tg.start_soon(fetch_and_transform, name=f"fetch-{integration.id}-{model}")
@@ -303,6 +300,8 @@ class Runner:
                         model=model,
                         records=records,
                         quarantined=quarantined,
+                        seen=item.seen,
+                        source_hashes=item.source_hashes,
                         progress=PageProgress(
                             cursor=page.cursor, run_id=run_id, mode=mode, window=saved.window
                         ),
@@ -352,6 +351,27 @@ class Runner:
             progress.model_finished(model, status, counts)
         return ModelOutcome(model, run_id, mode, status, counts, error, seconds, fatal)
 
+    async def _transform(
+        self, integration: Integration, transform: ModelTransform, page: Page
+    ) -> _Transformed:
+        """Normalize a page, skipping records whose source is unchanged since stored."""
+        keys = [transform.source_key(raw) for raw in page.records]
+        known = await self.store.known_sources(
+            integration.id, transform.model, [k[0] for k in keys if k is not None]
+        )
+        seen: list[str] = []
+        digests: dict[str, str] = {}
+        todo = []
+        for raw, key in zip(page.records, keys, strict=True):
+            if key is not None and known.get(key[0]) == key[1]:
+                seen.append(key[0])
+                continue
+            todo.append(raw)
+            if key is not None:
+                digests[key[0]] = key[1]
+        records, quarantined = transform.transform_page(todo, integration.id)
+        return _Transformed(page, records, quarantined, seen, digests)
+
     def _window(
         self, checkpoint: Checkpoint, windowed: bool, full: bool
     ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
@@ -386,6 +406,10 @@ class _Transformed:
     page: Page
     records: list[NormalizedRecord]
     quarantined: list[QuarantinedRecord]
+    #: x_ids returned unchanged at the source: not transformed again.
+    seen: list[str]
+    #: x_id → source digest of the transformed records.
+    source_hashes: dict[str, str]
 
 
 @asynccontextmanager

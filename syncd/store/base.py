@@ -7,7 +7,7 @@ outbox and the quarantine; it knows nothing of any PMS.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,12 +119,23 @@ class Store(abc.ABC):
         quarantined: Sequence[QuarantinedRecord],
         progress: PageProgress,
         now: datetime,
+        seen: Sequence[str] = (),
+        source_hashes: Mapping[str, str] | None = None,
     ) -> UpsertResult:
         """Upsert one page, its change events, quarantine rows and checkpoint atomically.
 
         Records whose content hash is unchanged only get ``last_seen``
-        refreshed; created and updated ones get an outbox event.
+        refreshed; created and updated ones get an outbox event. ``seen`` are
+        x_ids the PMS returned unchanged at the source (not transformed
+        again): they count as unchanged. ``source_hashes`` (x_id → digest)
+        are stored with the records for the next run's comparison.
         """
+
+    @abc.abstractmethod
+    async def known_sources(
+        self, integration_id: str, model: str, x_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """x_id → stored source digest of the live records among ``x_ids``."""
 
     @abc.abstractmethod
     async def complete_checkpoint(

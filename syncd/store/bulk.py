@@ -218,9 +218,9 @@ class KeyedStatements:
 
     async def lookup(
         self, conn: AsyncConnection, integration_id: str, x_ids: Sequence[str]
-    ) -> dict[str, tuple[str, bool]]:
-        """x_id → (content_hash, is soft-deleted) for the x_ids already stored."""
-        found: dict[str, tuple[str, bool]] = {}
+    ) -> dict[str, tuple[str, str | None, bool]]:
+        """x_id → (content_hash, source_hash, is soft-deleted) of the x_ids already stored."""
+        found: dict[str, tuple[str, str | None, bool]] = {}
         if self.dialect == "postgresql":
             result = await conn.exec_driver_sql(self.lookup_sql, (integration_id, list(x_ids)))
             found.update(_found(result.all()))
@@ -250,8 +250,8 @@ class KeyedStatements:
             await conn.exec_driver_sql(sql, (_sqlite_datetime(now), run_id, integration_id, *chunk))
 
 
-def _found(rows: Sequence[Any]) -> list[tuple[str, tuple[str, bool]]]:
-    return [(r[0], (r[1], r[2] is not None)) for r in rows]
+def _found(rows: Sequence[Any]) -> list[tuple[str, tuple[str, str | None, bool]]]:
+    return [(r[0], (r[1], r[2], r[3] is not None)) for r in rows]
 
 
 def _chunks(items: Sequence[str], size: int = 900) -> list[Sequence[str]]:
@@ -264,7 +264,8 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
     t = table.name
     if dialect == "postgresql":
         lookup = (
-            f"SELECT t.x_id, t.content_hash, t.deleted_at FROM unnest($2::text[]) AS k(x_id) "
+            f"SELECT t.x_id, t.content_hash, t.source_hash, t.deleted_at "
+            f"FROM unnest($2::text[]) AS k(x_id) "
             f"JOIN {t} AS t ON t.integration_id = $1 AND t.x_id = k.x_id"
         )
         touch = (
@@ -274,7 +275,7 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
         )
     else:
         lookup = (
-            f"SELECT x_id, content_hash, deleted_at FROM {t} "
+            f"SELECT x_id, content_hash, source_hash, deleted_at FROM {t} "
             f"WHERE integration_id = ? AND x_id IN ({{marks}})"
         )
         touch = (
@@ -282,3 +283,44 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
             f"WHERE integration_id = ? AND x_id IN ({{marks}})"
         )
     return KeyedStatements(dialect, lookup, touch)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedDelete:
+    """``DELETE FROM t WHERE integration_id = ? [AND extra = ?] AND key IN (…)``."""
+
+    dialect: str
+    sql: str
+
+    async def execute(
+        self,
+        conn: AsyncConnection,
+        integration_id: str,
+        keys: Sequence[str],
+        *extra: str,
+    ) -> None:
+        """Delete the rows of ``keys``."""
+        if not keys:
+            return
+        if self.dialect == "postgresql":
+            await conn.exec_driver_sql(self.sql, (integration_id, *extra, list(keys)))
+            return
+        for chunk in _chunks(keys):
+            sql = self.sql.replace("{marks}", ", ".join("?" * len(chunk)))
+            await conn.exec_driver_sql(sql, (integration_id, *extra, *chunk))
+
+
+def keyed_delete(dialect: str, table: Table, key: str, *extra: str) -> KeyedDelete:
+    """A delete of ``table`` rows by integration, ``extra`` columns and a list of ``key``."""
+    if dialect == "postgresql":
+        conds = "".join(f" AND t.{c} = ${i}" for i, c in enumerate(extra, start=2))
+        n = len(extra) + 2
+        # A join on unnest, like the look-ups: never a nested scan.
+        sql = (
+            f"DELETE FROM {table.name} AS t USING unnest(${n}::text[]) AS k(key) "
+            f"WHERE t.integration_id = $1{conds} AND t.{key} = k.key"
+        )
+    else:
+        conds = "".join(f" AND {c} = ?" for c in extra)
+        sql = f"DELETE FROM {table.name} WHERE integration_id = ?{conds} AND {key} IN ({{marks}})"
+    return KeyedDelete(dialect, sql)

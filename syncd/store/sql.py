@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,7 +30,7 @@ from syncd.domain import (
 from syncd.errors import IntegrationNotFound, StoreError
 from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store.base import PageProgress, Store
-from syncd.store.bulk import bulk_insert, keyed_statements
+from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
 from syncd.store.engine import translate_errors
 from syncd.store.tables import (
     MODEL_TABLES,
@@ -68,6 +68,7 @@ _COMMON_WRITE_COLUMNS = (
     "deleted_at",
     "custom_data",
     "content_hash",
+    "source_hash",
     "last_run_id",
 )
 
@@ -109,6 +110,8 @@ class SqlStore(Store):
             )
             for name in MODELS
         }
+        self._link_delete = keyed_delete(dialect, residents_to_leases, "x_lease_id")
+        self._quarantine_delete = keyed_delete(dialect, quarantine, "x_id", "model")
         self._event_insert = bulk_insert(
             dialect,
             change_events,
@@ -358,6 +361,8 @@ class SqlStore(Store):
         quarantined: Sequence[QuarantinedRecord],
         progress: PageProgress,
         now: datetime,
+        seen: Sequence[str] = (),
+        source_hashes: Mapping[str, str] | None = None,
     ) -> UpsertResult:
         iid = integration.id
         # A PMS may repeat a record within a page; the last copy wins.
@@ -366,20 +371,20 @@ class SqlStore(Store):
         async with translate_errors(), self.engine.begin() as conn:
             existing = await keyed.lookup(conn, iid, list(by_x)) if by_x else {}
             changed: list[NormalizedRecord] = []
-            unchanged: list[str] = []
+            unchanged: list[str] = list(seen)
             created = 0
             for x_id, rec in by_x.items():
                 prev = existing.get(x_id)
                 if prev is None:
                     created += 1
                     changed.append(rec)
-                elif prev[0] != rec.content_hash or prev[1]:
+                elif prev[0] != rec.content_hash or prev[2]:
                     changed.append(rec)
                 else:
                     unchanged.append(x_id)
             if changed:
                 await self._write_records(
-                    conn, integration, model, changed, existing, progress, now
+                    conn, integration, model, changed, existing, source_hashes or {}, progress, now
                 )
             if unchanged:
                 await keyed.touch(conn, iid, unchanged, now, progress.run_id)
@@ -423,6 +428,7 @@ class SqlStore(Store):
         model: str,
         records: list[NormalizedRecord],
         existing: Mapping[str, object],
+        source_hashes: Mapping[str, str],
         progress: PageProgress,
         now: datetime,
     ) -> None:
@@ -450,6 +456,7 @@ class SqlStore(Store):
                     None,
                     values.get("custom_data") or {},
                     rec.content_hash,
+                    source_hashes.get(rec.x_id),
                     run_id,
                     *[values.get(c) for c in columns],
                 )
@@ -463,7 +470,7 @@ class SqlStore(Store):
         await self._upserts[model].execute(conn, changed_rows)
         await self._event_insert.execute(conn, events)
         if model == "leases":
-            await self._replace_links(conn, integration, records, now)
+            await self._replace_links(conn, integration, records, existing, now)
         # Entries of records that now transform cleanly are stale.
         has_quarantine = await conn.execute(
             select(quarantine.c.id)
@@ -471,28 +478,19 @@ class SqlStore(Store):
             .limit(1)
         )
         if has_quarantine.first() is not None:
-            await conn.execute(
-                delete(quarantine).where(
-                    quarantine.c.integration_id == iid,
-                    quarantine.c.model == model,
-                    quarantine.c.x_id.in_([r.x_id for r in records]),
-                )
-            )
+            await self._quarantine_delete.execute(conn, iid, [r.x_id for r in records], model)
 
     async def _replace_links(
         self,
         conn: AsyncConnection,
         integration: Integration,
         leases: list[NormalizedRecord],
+        existing: Mapping[str, object],
         now: datetime,
     ) -> None:
         iid, vendor = integration.id, integration.vendor
-        await conn.execute(
-            delete(residents_to_leases).where(
-                residents_to_leases.c.integration_id == iid,
-                residents_to_leases.c.x_lease_id.in_([r.x_id for r in leases]),
-            )
-        )
+        # New leases have no links yet; only updated ones need theirs replaced.
+        await self._link_delete.execute(conn, iid, [r.x_id for r in leases if r.x_id in existing])
         link_cols = self._link_columns
         # Keyed by (lease, resident): a PMS may list one tenant twice on a lease.
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -516,6 +514,15 @@ class SqlStore(Store):
                     *[values.get(c) for c in link_cols],
                 )
         await self._link_insert.execute(conn, list(rows.values()))
+
+    async def known_sources(
+        self, integration_id: str, model: str, x_ids: Sequence[str]
+    ) -> dict[str, str]:
+        if not x_ids:
+            return {}
+        async with translate_errors(), self.engine.connect() as conn:
+            found = await self._keyed[model].lookup(conn, integration_id, x_ids)
+        return {x: source for x, (_, source, deleted) in found.items() if source and not deleted}
 
     async def complete_checkpoint(
         self, integration_id: str, model: str, watermark: datetime | None

@@ -67,6 +67,9 @@ def _common_columns() -> list[Column[object]]:
         Column("deleted_at", UTCDateTime()),
         Column("custom_data", JSONType, nullable=False),
         Column("content_hash", String(64), nullable=False),
+        # Digest of the raw PMS record and the transform that read it: equal
+        # means the record need not even be transformed again.
+        Column("source_hash", String(64)),
         Column("last_run_id", String(36)),
     ]
 

@@ -870,6 +870,7 @@ class ModelTransform:
         "_refs",
         "_writers",
         "file",
+        "fingerprint",
         "model",
     )
 
@@ -886,8 +887,11 @@ class ModelTransform:
         refs: tuple[tuple[str, str, IdFn], ...],
         custom: tuple[tuple[str, ValueFn], ...],
         links: LinksFn | None,
+        fingerprint: bytes = b"",
     ) -> None:
         self.model = model
+        #: Digest of the schema and enum maps this transform was compiled from.
+        self.fingerprint = fingerprint
         self.file = file
         self._id = id_fn
         self._id_path = id_path
@@ -933,6 +937,25 @@ class ModelTransform:
         values["custom_data"] = {key: fn(raw) for key, fn in self._custom}
         links = self._links(raw, x_id) if self._links is not None else ()
         return NormalizedRecord(x_id, values, content_hash(values, links), links)
+
+    def source_key(self, raw: Any) -> tuple[str, str] | None:
+        """``(x_id, source digest)`` of a raw record, or None if it has no readable id.
+
+        The digest covers the raw record and this transform's fingerprint: an
+        equal digest means the record would normalize exactly as before, so
+        the runner may skip transforming it. A changed schema or enum map
+        changes every digest.
+        """
+        if type(raw) is not dict:
+            return None
+        try:
+            x_id = self._id(raw)
+            blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        except (TransformError, TypeError, ValueError):
+            return None
+        if x_id is None:
+            return None
+        return x_id, blake2b(self.fingerprint + blob, digest_size=16).hexdigest()
 
     def transform_page(
         self, raws: Sequence[Any], integration_id: str
@@ -1014,7 +1037,15 @@ def compile_model(loaded: LoadedSchema, enum_maps: Mapping[str, EnumMap]) -> Mod
         refs=tuple(refs),
         custom=custom,
         links=compiler.links(schema.links) if schema.links is not None else None,
+        fingerprint=_fingerprint(loaded, enum_maps),
     )
+
+
+def _fingerprint(loaded: LoadedSchema, enum_maps: Mapping[str, EnumMap]) -> bytes:
+    """What the output of a compiled transform depends on, digested."""
+    maps = {name: [sorted(m.values.items()), m.default] for name, m in sorted(enum_maps.items())}
+    blob = orjson.dumps([loaded.schema.model_dump(mode="json"), maps], option=orjson.OPT_SORT_KEYS)
+    return blake2b(blob, digest_size=16).digest()
 
 
 def _is_simple(spec: FieldSpec, column_type: ColumnType) -> bool:

@@ -276,3 +276,31 @@ async def test_cache_columns_are_typed(
     assert row.status_normalized in {"ACTIVE", "INACTIVE", "PENDING", "EVICTED", "OTHER"}
     assert isinstance(row.rent_amount_in_cents, int)
     assert row.start_date is not None and row.x_property_id is not None
+
+
+async def test_changed_transform_reapplies_to_unchanged_source(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    """Unchanged PMS records skip the transform, unless the transform itself changed."""
+    await runner(store).run(integ, models=["leases"])
+    same = await runner(store).run(integ, models=["leases"], full=True)
+    assert same.counts.unchanged == SCALE and same.counts.updated == 0
+    remapped = Integration(
+        **{
+            **{f: getattr(integ, f) for f in ("id", "name", "vendor", "environment")},
+            "enabled": True,
+            "base_url": integ.base_url,
+            "credentials": integ.credentials,
+            "options": {**integ.options, "enum_maps": {"lease_status": {"Active": "EVICTED"}}},
+        }
+    )
+    report = await runner(store).run(remapped, models=["leases"], full=True)
+    table = MODEL_TABLES["leases"]
+    async with store.engine.connect() as conn:
+        active = (
+            await conn.execute(
+                select(table.c.status_normalized).where(table.c.status_raw == "Active")
+            )
+        ).all()
+    assert active and {r[0] for r in active} == {"EVICTED"}
+    assert report.counts.updated == len(active)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:51:00.736943
+Create Date: 2026-11-23 19:31:49.114646
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("name", sa.String(), nullable=True),
         sa.Column("first_name", sa.String(), nullable=True),
@@ -123,6 +124,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("name", sa.String(), nullable=True),
         sa.Column("marketing_name", sa.String(), nullable=True),
@@ -182,6 +184,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("name", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lead_sources")),
@@ -214,6 +217,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("x_created_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("x_updated_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
@@ -260,6 +264,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("x_created_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("x_updated_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
@@ -304,6 +309,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("x_created_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("name", sa.String(), nullable=True),
@@ -385,6 +391,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("x_created_at", syncd.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("first_name", sa.String(), nullable=True),
@@ -504,6 +511,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_hash", sa.String(length=64), nullable=True),
         sa.Column("last_run_id", sa.String(length=36), nullable=True),
         sa.Column("x_floor_plan_id", sa.String(), nullable=True),
         sa.Column("floor_plan_id", sa.Uuid(), nullable=True),

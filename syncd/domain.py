@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -164,17 +164,12 @@ class RunCounts:
 
     def add(self, other: RunCounts) -> None:
         """Add another run's counts into this one."""
-        for name in (
-            "fetched",
-            "created",
-            "updated",
-            "unchanged",
-            "deleted",
-            "quarantined",
-            "requests",
-            "retries",
-        ):
+        for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+#: The counters of a run, as stored in the job log.
+COUNT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunCounts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from syncd.crypto import Cipher
 from syncd.domain import (
+    COUNT_FIELDS,
     Checkpoint,
     Environment,
     FetchWindow,
@@ -28,7 +29,7 @@ from syncd.domain import (
     record_id,
 )
 from syncd.errors import IntegrationNotFound, StoreError
-from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS
+from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store.base import PageProgress, Store
 from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
 from syncd.store.engine import translate_errors
@@ -40,36 +41,6 @@ from syncd.store.tables import (
     quarantine,
     residents_to_leases,
     sync_runs,
-)
-
-_COUNT_FIELDS: tuple[str, ...] = (
-    "fetched",
-    "created",
-    "updated",
-    "unchanged",
-    "deleted",
-    "quarantined",
-    "requests",
-    "retries",
-)
-
-
-#: Common columns in the order page upserts write them (then the model's own).
-_COMMON_WRITE_COLUMNS = (
-    "id",
-    "integration_id",
-    "integration_vendor",
-    "x_id",
-    "x_property_id",
-    "property_id",
-    "created_at",
-    "updated_at",
-    "last_seen",
-    "deleted_at",
-    "custom_data",
-    "content_hash",
-    "source_hash",
-    "last_run_id",
 )
 
 
@@ -96,7 +67,7 @@ class SqlStore(Store):
             name: bulk_insert(
                 dialect,
                 MODEL_TABLES[name],
-                (*_COMMON_WRITE_COLUMNS, *self._model_columns[name]),
+                (*COMMON_COLUMNS, *self._model_columns[name]),
             )
             for name in MODELS
         }
@@ -104,7 +75,7 @@ class SqlStore(Store):
             name: bulk_insert(
                 dialect,
                 MODEL_TABLES[name],
-                (*_COMMON_WRITE_COLUMNS, *self._model_columns[name]),
+                (*COMMON_COLUMNS, *self._model_columns[name]),
                 conflict=("integration_id", "x_id"),
                 keep=("id", "created_at"),
             )
@@ -263,7 +234,7 @@ class SqlStore(Store):
     async def finish_run(
         self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
     ) -> None:
-        values: dict[str, Any] = {name: getattr(counts, name) for name in _COUNT_FIELDS}
+        values: dict[str, Any] = {name: getattr(counts, name) for name in COUNT_FIELDS}
         values |= {
             "status": status.value,
             "ended_at": _now(),
@@ -287,7 +258,7 @@ class SqlStore(Store):
             status=RunStatus(row.status),
             started_at=row.started_at,
             ended_at=row.ended_at,
-            counts=RunCounts(**{name: getattr(row, name) for name in _COUNT_FIELDS}),
+            counts=RunCounts(**{name: getattr(row, name) for name in COUNT_FIELDS}),
             error=row.error,
         )
 
@@ -443,11 +414,11 @@ class SqlStore(Store):
             rid = record_id(iid, model, rec.x_id)
             is_update = rec.x_id in existing
             (changed_rows if is_update else new_rows).append(
-                (
+                (  # in COMMON_COLUMNS order, then the model's own
                     rid,
+                    rec.x_id,
                     iid,
                     vendor,
-                    rec.x_id,
                     values.get("x_property_id"),
                     values.get("property_id"),
                     now,

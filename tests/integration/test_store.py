@@ -303,3 +303,48 @@ async def test_runs_are_logged(store: SqlStore) -> None:
     by_id = {r.id: r for r in runs}
     assert by_id[child].counts.created == 5 and by_id[child].counts.requests == 2
     assert by_id[child].parent_run_id == root and by_id[child].model == "units"
+
+
+async def test_every_column_type_roundtrips(store: SqlStore) -> None:
+    """The bulk write path stores values exactly as SQLAlchemy reads them back."""
+    integ = make_integration()
+    await store.add_integration(integ)
+    unit_ref = record_id("acme", "units", "5")
+    lease_values = {
+        "x_created_at": datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+        "x_unit_id": "5",
+        "unit_id": unit_ref,
+        "start_date": date(2024, 2, 29),
+        "rent_amount_in_cents": 12_345_678_901,
+        "rent_due_day": 1,
+        "status_raw": "Active",
+        "x_property_id": "9",
+        "property_id": None,
+        "custom_data": {"nested": {"a": [1, "two", None]}, "é": "ü"},
+    }
+    employee_values = {
+        "name": "Ann Lee",
+        "is_active": False,
+        "roles": ["Admin", "Leasing"],
+        "x_property_id": None,
+        "property_id": None,
+        "custom_data": {},
+    }
+    for model, values in (("leases", lease_values), ("employees", employee_values)):
+        await store.store_page(
+            integration=integ,
+            model=model,
+            records=[NormalizedRecord(x_id="1", values=values, content_hash="h")],
+            quarantined=[],
+            progress=progress("r"),
+            now=NOW,
+            source_hashes={"1": "src"},
+        )
+        table = MODEL_TABLES[model]
+        async with store.engine.connect() as conn:
+            row = (await conn.execute(select(table))).one()._mapping
+        for column, value in values.items():
+            assert row[column] == value, column
+        assert row["source_hash"] == "src" and row["content_hash"] == "h"
+        assert row["created_at"] == NOW and row["deleted_at"] is None
+    assert await store.known_sources("acme", "leases", ["1", "2"]) == {"1": "src"}

@@ -44,6 +44,7 @@ from syncd.errors import (
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
 from syncd.store.base import PageProgress, Store
 from syncd.transform import ModelTransform, TransformSet, load_transforms
+from syncd.transform.loader import vendor_dirname
 
 log = structlog.get_logger(__name__)
 
@@ -169,9 +170,10 @@ class Runner:
         started = time.monotonic()
         jobs = load_jobs(integration.vendor, self.config.jobs_dir)
         plan = self.plan(integration, models)
+        root = self.config.transforms_dir
         transforms = load_transforms(
             integration.vendor,
-            directory=self.config.transforms_dir,
+            directory=root / vendor_dirname(integration.vendor) if root else None,
             enum_overrides=integration.options.get("enum_maps"),
         )
         root_mode = SyncMode.FULL if full else SyncMode.INCREMENTAL

@@ -240,3 +240,19 @@ def test_demo_syncs_every_model(tmp_path: Path) -> None:
     # A second demo reuses the integration and finds everything unchanged.
     again = syncd("demo", "--scale", "60", env=env, timeout=180)
     assert again.returncode == 0, again.stderr
+
+
+def test_bad_transform_schema_names_file_and_field(tmp_path: Path) -> None:
+    import shutil
+
+    transforms = tmp_path / "transforms"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "transforms", transforms)
+    units = transforms / "buildium" / "units.yaml"
+    units.write_text(units.read_text().replace("type: money", "type: monye", 1))
+    env = env_for(tmp_path) | {"SYNCD_TRANSFORMS_DIR": str(transforms)}
+    added = add_integration(env, "http://127.0.0.1:9", {"client_id": "a", "client_secret": "b"})
+    assert added.returncode == 0, added.stderr
+    out = syncd("run", "--integration", "acme-homes", env=env)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert "units.yaml" in last and "monye" in last and "rent_amount_market_in_cents" in last

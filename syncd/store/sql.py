@@ -26,7 +26,7 @@ from syncd.domain import (
     RunStatus,
     SyncMode,
     UpsertResult,
-    record_id,
+    record_key,
 )
 from syncd.errors import IntegrationNotFound, StoreError
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
@@ -411,7 +411,7 @@ class SqlStore(Store):
         events: list[tuple[Any, ...]] = []
         for rec in records:
             values = rec.values
-            rid = record_id(iid, model, rec.x_id)
+            rid = record_key(iid, model, rec.x_id)
             is_update = rec.x_id in existing
             (changed_rows if is_update else new_rows).append(
                 (  # in COMMON_COLUMNS order, then the model's own
@@ -466,7 +466,7 @@ class SqlStore(Store):
         # Keyed by (lease, resident): a PMS may list one tenant twice on a lease.
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
         for rec in leases:
-            lease_id = record_id(iid, "leases", rec.x_id)
+            lease_id = record_key(iid, "leases", rec.x_id)
             for link in rec.links:
                 values = {
                     **link.values,
@@ -474,11 +474,11 @@ class SqlStore(Store):
                     "x_resident_id": link.x_resident_id,
                 }
                 rows[(rec.x_id, link.x_resident_id)] = (
-                    record_id(iid, LINK_MODEL, f"{rec.x_id}:{link.x_resident_id}"),
+                    record_key(iid, LINK_MODEL, f"{rec.x_id}:{link.x_resident_id}"),
                     iid,
                     vendor,
                     lease_id,
-                    record_id(iid, "residents", link.x_resident_id),
+                    record_key(iid, "residents", link.x_resident_id),
                     now,
                     now,
                     now,

@@ -34,12 +34,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
-from hashlib import blake2b, sha1
+from hashlib import blake2b
 from typing import Any, Final
 
 import orjson
 
-from syncd.domain import ID_NAMESPACE, Link, NormalizedRecord, QuarantinedRecord, record_id
+from syncd.domain import Link, NormalizedRecord, QuarantinedRecord, record_id
 from syncd.errors import SchemaError, TransformError
 from syncd.models import MODEL_ORDER, MODELS, ColumnType
 from syncd.transform.enums import EnumMap, Normalizer, apply_overrides
@@ -81,36 +81,14 @@ def _describe(value: Any) -> str:
 # --- record ids -------------------------------------------------------------------
 
 
-_NAMESPACE_BYTES: Final = ID_NAMESPACE.bytes
-# UUIDv5 bits, set directly on the digest's integer.
-_V5_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
-_V5_SET: Final = (5 << 76) | (0x8000 << 48)
-
-
-def _uuid5_record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
-    # Same value as syncd.domain.record_id (a UUIDv5), built through UUID(int=)
-    # instead of uuid.uuid5: half the cost, and references are on every record.
-    name = f"{integration_id}\x1f{model}\x1f{x_id}".encode()
-    digest = int.from_bytes(sha1(_NAMESPACE_BYTES + name).digest()[:16], "big")
-    return uuid.UUID(int=(digest & _V5_CLEAR) | _V5_SET)
-
-
-# Should record_id ever change, follow it rather than diverge.
-_make_record_id: Callable[[str, str, str], uuid.UUID] = (
-    _uuid5_record_id
-    if _uuid5_record_id("syncd", "check", "1") == record_id("syncd", "check", "1")
-    else record_id
-)
-
-
 @lru_cache(maxsize=1 << 14)
 def cached_record_id(integration_id: str, model: str, x_id: str) -> uuid.UUID:
-    """:func:`syncd.domain.record_id`, computed fast and memoized.
+    """:func:`syncd.domain.record_id`, memoized.
 
     References repeat a lot (every unit of a property, every lease of a unit);
     hashing each once saves a SHA-1 and a UUID build per column.
     """
-    return _make_record_id(integration_id, model, x_id)
+    return record_id(integration_id, model, x_id)
 
 
 # --- paths ------------------------------------------------------------------------
@@ -950,7 +928,9 @@ class ModelTransform:
             return None
         try:
             x_id = self._id(raw)
-            blob = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+            # Keys in the order the PMS sent them: sorting would cost more than
+            # it saves, since a PMS that reorders keys only causes a re-transform.
+            blob = orjson.dumps(raw)
         except (TransformError, TypeError, ValueError):
             return None
         if x_id is None:

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.domain import ID_NAMESPACE, RunCounts, record_id
+from syncd.domain import ID_NAMESPACE, RunCounts, record_id, record_key
 
 
 @given(st.text(min_size=1), st.sampled_from(["units", "leases"]), st.text(min_size=1))
@@ -15,6 +15,7 @@ def test_record_id_is_uuid5(integration_id: str, model: str, x_id: str) -> None:
     expected = uuid.uuid5(ID_NAMESPACE, f"{integration_id}\x1f{model}\x1f{x_id}")
     got = record_id(integration_id, model, x_id)
     assert got == expected and got.version == 5
+    assert record_key(integration_id, model, x_id) == expected.hex
 
 
 def test_record_id_separates_fields() -> None:

@@ -347,12 +347,24 @@ async def _sync_and_report(
     return EXIT_OK if report.status is RunStatus.SUCCESS else EXIT_FAILED
 
 
+class Interrupted(SyncdError):
+    """SIGINT or SIGTERM stopped the command (the run is recorded as FAILED)."""
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(settings) as store:
         integration = await store.get_integration(args.integration)
-        return await _sync_and_report(
-            store, settings, integration, models=args.model, full=args.full, as_json=args.json
-        )
+        code = EXIT_FAILED
+
+        async def sync() -> None:
+            nonlocal code
+            code = await _sync_and_report(
+                store, settings, integration, models=args.model, full=args.full, as_json=args.json
+            )
+
+        if await _until_signal(sync):
+            raise Interrupted("interrupted: the run stopped after its last stored page")
+        return code
 
 
 async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -429,19 +441,24 @@ async def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _until_signal(serve: Callable[[], Awaitable[None]]) -> None:
-    """Run ``serve`` until SIGINT or SIGTERM, then cancel it cleanly."""
+async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``work`` until it ends or SIGINT/SIGTERM cancels it; True if a signal came."""
+    received = False
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
+            nonlocal received
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
+                async for signum in signals:
+                    received = True
+                    log.warning("signal.received", signal=signal.Signals(signum).name)
                     tg.cancel_scope.cancel()
                     return
 
         tg.start_soon(watch, name="signal-watch")
-        await serve()
+        await work()
         tg.cancel_scope.cancel()
+    return received
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {

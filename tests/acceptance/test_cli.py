@@ -256,3 +256,43 @@ def test_bad_transform_schema_names_file_and_field(tmp_path: Path) -> None:
     assert out.returncode == 2
     last = out.stderr.strip().splitlines()[-1]
     assert "units.yaml" in last and "monye" in last and "rent_amount_market_in_cents" in last
+
+
+def test_sigterm_stops_run_and_records_it(
+    tmp_path: Path, simulator: tuple[str, dict[str, str]]
+) -> None:
+    import signal
+    import time
+
+    url, creds = simulator
+    env = env_for(tmp_path)
+    args = ["integrations", "add", "--vendor", "buildium", "--name", "slow", "--base-url", url]
+    args += ["--rate-limit", "4", "--page-size", "1"]
+    for key, value in creds.items():
+        args += ["--credential", f"{key}={value}"]
+    assert syncd(*args, env=env).returncode == 0
+    with subprocess.Popen(
+        [*SYNCD, "run", "--integration", "slow", "--model", "units"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        time.sleep(3)
+        assert proc.poll() is None  # 30 pages at 4/s: still running
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert time.monotonic() - started < 10
+    assert proc.returncode == 1
+    assert err.strip().splitlines()[-1].startswith("syncd: error: interrupted")
+    rows = json.loads(syncd("jobs", "last", "--integration", "slow", "--json", env=env).stdout)
+    assert {r["status"] for r in rows} == {"FAILED"}
+    stored = rows[1]["counts"]["fetched"]
+    assert 0 < stored < 30
+    # The next run resumes after the last stored page.
+    run = syncd("run", "--integration", "slow", "--model", "units", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["models"][0]["counts"]["fetched"] <= 30 - stored + 1
+    assert report["models"][0]["in_cache"] == 30

@@ -62,7 +62,10 @@ def _sqlite_date(v: date | None) -> str | None:
 
 
 def _json_text(v: Any) -> str | None:
-    return None if v is None else orjson.dumps(v).decode()
+    if v is None:
+        return None
+    # Most custom_data is empty: skip the serializer for it.
+    return "{}" if v == {} else orjson.dumps(v).decode()
 
 
 def _sqlite_bool(v: bool | None) -> int | None:
@@ -111,7 +114,9 @@ _SQLITE_ENCODERS: dict[str, Encoder] = {
     "text": _identity,
 }
 _PG_ENCODERS: dict[str, Encoder] = {
-    "timestamptz": _pg_datetime,
+    # Timestamps reaching the store are timezone-aware by construction (the
+    # transform and the store both produce UTC-aware values): no per-value call.
+    "timestamptz": _identity,
     "uuid": _identity,
     "int8": _identity,
     "int4": _identity,

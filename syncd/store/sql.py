@@ -409,9 +409,10 @@ class SqlStore(Store):
         new_rows: list[tuple[Any, ...]] = []
         changed_rows: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
+        ids: dict[str, str] = {}
         for rec in records:
             values = rec.values
-            rid = record_key(iid, model, rec.x_id)
+            rid = ids[rec.x_id] = record_key(iid, model, rec.x_id)
             is_update = rec.x_id in existing
             (changed_rows if is_update else new_rows).append(
                 (  # in COMMON_COLUMNS order, then the model's own
@@ -441,7 +442,7 @@ class SqlStore(Store):
         await self._upserts[model].execute(conn, changed_rows)
         await self._event_insert.execute(conn, events)
         if model == "leases":
-            await self._replace_links(conn, integration, records, existing, now)
+            await self._replace_links(conn, integration, records, existing, ids, now)
         # Entries of records that now transform cleanly are stale.
         has_quarantine = await conn.execute(
             select(quarantine.c.id)
@@ -457,6 +458,7 @@ class SqlStore(Store):
         integration: Integration,
         leases: list[NormalizedRecord],
         existing: Mapping[str, object],
+        lease_ids: Mapping[str, str],
         now: datetime,
     ) -> None:
         iid, vendor = integration.id, integration.vendor
@@ -466,7 +468,7 @@ class SqlStore(Store):
         # Keyed by (lease, resident): a PMS may list one tenant twice on a lease.
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
         for rec in leases:
-            lease_id = record_key(iid, "leases", rec.x_id)
+            lease_id = lease_ids[rec.x_id]
             for link in rec.links:
                 values = {
                     **link.values,

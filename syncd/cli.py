@@ -21,6 +21,7 @@ from rich.console import Console
 
 from syncd import __version__
 from syncd.app import make_runner, open_store
+from syncd.concurrency import unwrapped_task_group
 from syncd.connectors.registry import get_connector_class, known_vendors
 from syncd.domain import Environment, Integration, RunStatus
 from syncd.errors import (
@@ -444,7 +445,7 @@ async def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
     """Run ``work`` until it ends or SIGINT/SIGTERM cancels it; True if a signal came."""
     received = False
-    async with anyio.create_task_group() as tg:
+    async with unwrapped_task_group() as tg:
 
         async def watch() -> None:
             nonlocal received

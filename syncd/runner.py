@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from syncd.concurrency import unwrapped_task_group
 from syncd.connectors.base import Connector, ConnectorOptions
 from syncd.connectors.registry import get_connector_class
 from syncd.domain import (
@@ -291,7 +291,7 @@ class Runner:
                     async for page in pages:
                         await send.send(await self._transform(integration, transform, page))
 
-            async with _unwrapped_task_group() as tg, receive:
+            async with unwrapped_task_group() as tg, receive:
                 tg.start_soon(fetch_and_transform, name=f"fetch-{integration.id}-{model}")
                 async for item in receive:
                     page, records, quarantined = item.page, item.records, item.quarantined
@@ -412,23 +412,6 @@ class _Transformed:
     seen: list[str]
     #: x_id → source digest of the transformed records.
     source_hashes: dict[str, str]
-
-
-@asynccontextmanager
-async def _unwrapped_task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
-    """A task group that re-raises a lone failure itself, not an ExceptionGroup.
-
-    The stages fail one at a time (the first failure cancels the other), and
-    callers handle ConnectorError or StoreError by class.
-    """
-    try:
-        async with anyio.create_task_group() as tg:
-            yield tg
-    except BaseExceptionGroup as group:
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-            leaf = leaf.exceptions[0]
-        raise leaf from None
 
 
 def _describe(exc: ConnectorError) -> str:

@@ -227,3 +227,24 @@ class RunRecord:
     ended_at: datetime | None
     counts: RunCounts
     error: str | None
+
+
+class ScheduleState(StrEnum):
+    """Whether a schedule fires."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """One (integration, job) schedule row: its trigger, next fire and lease."""
+
+    integration_id: str
+    job: str
+    trigger: Mapping[str, Any]
+    state: ScheduleState
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None

@@ -23,7 +23,8 @@ never by inspecting a third-party exception.
     │       └── RequestRejected     (400, 415, 422)
     ├── TransformError              one record could not be normalized
     └── StoreError
-        └── DatabaseUnavailable
+        ├── DatabaseUnavailable
+        └── RunConflict             the (integration, model) already has an active run
 """
 
 from __future__ import annotations
@@ -140,3 +141,7 @@ class StoreError(SyncdError):
 
 class DatabaseUnavailable(StoreError):
     """The cache database cannot be reached."""
+
+
+class RunConflict(StoreError):
+    """Another run of the same (integration, model) is active."""

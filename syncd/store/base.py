@@ -9,7 +9,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from syncd.domain import (
     Checkpoint,
@@ -20,6 +21,8 @@ from syncd.domain import (
     RunCounts,
     RunRecord,
     RunStatus,
+    Schedule,
+    ScheduleState,
     SyncMode,
     UpsertResult,
 )
@@ -80,8 +83,19 @@ class Store(abc.ABC):
         trigger: str,
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
+        stale_after: timedelta = timedelta(minutes=15),
     ) -> str:
-        """Record a RUNNING run and return its id."""
+        """Record a RUNNING run and return its id.
+
+        For a model run, a RUNNING run of the same (integration, model) whose
+        heartbeat is older than ``stale_after`` belonged to a process that
+        died: it is marked FAILED first. A live one raises
+        :class:`~syncd.errors.RunConflict` (the database enforces it too).
+        """
+
+    @abc.abstractmethod
+    async def heartbeat_run(self, run_id: str) -> None:
+        """Mark a run as alive (``start_run`` and every stored page do it too)."""
 
     @abc.abstractmethod
     async def finish_run(
@@ -142,6 +156,57 @@ class Store(abc.ABC):
         self, integration_id: str, model: str, watermark: datetime | None
     ) -> None:
         """Mark a model's window done: save the watermark, clear the cursor."""
+
+    # -- schedules ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_schedule(
+        self,
+        integration_id: str,
+        job: str,
+        trigger: Mapping[str, Any],
+        next_run_at: datetime | None,
+        state: ScheduleState = ScheduleState.ACTIVE,
+    ) -> None:
+        """Create or replace a schedule's trigger, next fire time and state (keeps its lease)."""
+
+    @abc.abstractmethod
+    async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
+        """Schedules ordered by next fire time."""
+
+    @abc.abstractmethod
+    async def set_schedule_state(
+        self, integration_id: str, state: ScheduleState, job: str | None = None
+    ) -> int:
+        """Pause or resume one job (or all jobs) of an integration; returns rows changed."""
+
+    @abc.abstractmethod
+    async def claim_due(
+        self, node: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Schedule]:
+        """Atomically lease up to ``limit`` due ACTIVE schedules whose lease is free or expired.
+
+        No two nodes ever hold the same schedule: PostgreSQL skips rows other
+        claimers have locked, SQLite serializes claimers with BEGIN IMMEDIATE.
+        """
+
+    @abc.abstractmethod
+    async def renew_leases(
+        self, node: str, keys: Sequence[tuple[str, str]], until: datetime
+    ) -> int:
+        """Extend this node's leases; returns how many it still held."""
+
+    @abc.abstractmethod
+    async def release_schedule(
+        self,
+        node: str,
+        integration_id: str,
+        job: str,
+        *,
+        next_run_at: datetime | None,
+        last_run_at: datetime | None,
+    ) -> bool:
+        """Give a lease back with the next fire time; False if the lease was lost."""
 
     @abc.abstractmethod
     async def count_records(self, integration_id: str, model: str) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,11 +24,13 @@ from syncd.domain import (
     RunCounts,
     RunRecord,
     RunStatus,
+    Schedule,
+    ScheduleState,
     SyncMode,
     UpsertResult,
     record_key,
 )
-from syncd.errors import IntegrationNotFound, StoreError
+from syncd.errors import IntegrationNotFound, RunConflict, StoreError
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store.base import PageProgress, Store
 from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
@@ -40,6 +42,7 @@ from syncd.store.tables import (
     integrations,
     quarantine,
     residents_to_leases,
+    schedules,
     sync_runs,
 )
 
@@ -212,24 +215,76 @@ class SqlStore(Store):
         trigger: str,
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
+        stale_after: timedelta = timedelta(minutes=15),
     ) -> str:
         run_id = str(uuid.uuid4())
+        now = _now()
+        async with translate_errors():
+            try:
+                async with self.engine.begin() as conn:
+                    if model is not None:
+                        await self._reap_stale_run(conn, integration.id, model, now - stale_after)
+                    await conn.execute(
+                        sync_runs.insert().values(
+                            id=run_id,
+                            root_run_id=root_run_id or run_id,
+                            parent_run_id=parent_run_id,
+                            integration_id=integration.id,
+                            vendor=integration.vendor,
+                            model=model,
+                            mode=mode.value,
+                            trigger=trigger,
+                            status=RunStatus.RUNNING.value,
+                            started_at=now,
+                            heartbeat_at=now,
+                        )
+                    )
+            except IntegrityError as exc:
+                active = await self._active_run(integration.id, model)
+                since = f" since {active[1]:%Y-%m-%d %H:%M:%S} UTC" if active else ""
+                other = active[0] if active else "?"
+                raise RunConflict(
+                    f"{integration.id}/{model} is already running (run {other}{since}); "
+                    "a run whose process died is taken over "
+                    f"{int(stale_after.total_seconds() // 60)} minutes after its last heartbeat"
+                ) from exc
+        return run_id
+
+    async def _reap_stale_run(
+        self, conn: AsyncConnection, integration_id: str, model: str, before: datetime
+    ) -> None:
+        await conn.execute(
+            sync_runs.update()
+            .where(
+                sync_runs.c.integration_id == integration_id,
+                sync_runs.c.model == model,
+                sync_runs.c.status == RunStatus.RUNNING.value,
+                sync_runs.c.heartbeat_at < before,
+            )
+            .values(
+                status=RunStatus.FAILED.value,
+                ended_at=_now(),
+                error="abandoned: its process stopped sending heartbeats",
+            )
+        )
+
+    async def _active_run(
+        self, integration_id: str, model: str | None
+    ) -> tuple[str, datetime] | None:
+        query = select(sync_runs.c.id, sync_runs.c.started_at).where(
+            sync_runs.c.integration_id == integration_id,
+            sync_runs.c.model == model,
+            sync_runs.c.status == RunStatus.RUNNING.value,
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (row[0], row[1]) if row else None
+
+    async def heartbeat_run(self, run_id: str) -> None:
         async with translate_errors(), self.engine.begin() as conn:
             await conn.execute(
-                sync_runs.insert().values(
-                    id=run_id,
-                    root_run_id=root_run_id or run_id,
-                    parent_run_id=parent_run_id,
-                    integration_id=integration.id,
-                    vendor=integration.vendor,
-                    model=model,
-                    mode=mode.value,
-                    trigger=trigger,
-                    status=RunStatus.RUNNING.value,
-                    started_at=_now(),
-                )
+                sync_runs.update().where(sync_runs.c.id == run_id).values(heartbeat_at=_now())
             )
-        return run_id
 
     async def finish_run(
         self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
@@ -375,6 +430,9 @@ class SqlStore(Store):
                         for q in quarantined
                     ],
                 )
+            await conn.execute(
+                sync_runs.update().where(sync_runs.c.id == progress.run_id).values(heartbeat_at=now)
+            )
             await self._save_checkpoint(
                 conn,
                 iid,
@@ -515,6 +573,151 @@ class SqlStore(Store):
                     "updated_at": _now(),
                 },
             )
+
+    # -- schedules ----------------------------------------------------------
+
+    @staticmethod
+    def _schedule(row: Any) -> Schedule:
+        return Schedule(
+            integration_id=row.integration_id,
+            job=row.job,
+            trigger=dict(row.trigger),
+            state=ScheduleState(row.state),
+            next_run_at=row.next_run_at,
+            last_run_at=row.last_run_at,
+            lease_owner=row.lease_owner,
+            lease_expires_at=row.lease_expires_at,
+        )
+
+    async def put_schedule(
+        self,
+        integration_id: str,
+        job: str,
+        trigger: Mapping[str, Any],
+        next_run_at: datetime | None,
+        state: ScheduleState = ScheduleState.ACTIVE,
+    ) -> None:
+        values = {
+            "trigger": dict(trigger),
+            "next_run_at": next_run_at,
+            "state": state.value,
+            "updated_at": _now(),
+        }
+        stmt = self._insert(schedules).values(integration_id=integration_id, job=job, **values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[schedules.c.integration_id, schedules.c.job], set_=values
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
+        query = select(schedules).order_by(
+            schedules.c.next_run_at, schedules.c.integration_id, schedules.c.job
+        )
+        if integration_id is not None:
+            query = query.where(schedules.c.integration_id == integration_id)
+        async with translate_errors(), self.engine.connect() as conn:
+            return [self._schedule(r) for r in await conn.execute(query)]
+
+    async def set_schedule_state(
+        self, integration_id: str, state: ScheduleState, job: str | None = None
+    ) -> int:
+        stmt = (
+            schedules.update()
+            .where(schedules.c.integration_id == integration_id)
+            .values(state=state.value, updated_at=_now())
+        )
+        if job is not None:
+            stmt = stmt.where(schedules.c.job == job)
+        async with translate_errors(), self.engine.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def claim_due(
+        self, node: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Schedule]:
+        due = (
+            select(schedules.c.integration_id, schedules.c.job)
+            .where(
+                schedules.c.state == ScheduleState.ACTIVE.value,
+                schedules.c.next_run_at <= now,
+                or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at < now),
+            )
+            .order_by(schedules.c.next_run_at)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            # Rows another node is claiming right now are skipped, not waited for.
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            schedules.update()
+            .where(tuple_(schedules.c.integration_id, schedules.c.job).in_(due))
+            .values(lease_owner=node, lease_expires_at=now + lease, updated_at=now)
+            .returning(*schedules.c)
+        )
+        async with translate_errors():
+            if self.engine.dialect.name == "postgresql":
+                async with self.engine.begin() as conn:
+                    rows = (await conn.execute(stmt)).all()
+            else:
+                rows = await self._sqlite_immediate(stmt)
+        return sorted((self._schedule(r) for r in rows), key=lambda s: (s.next_run_at, s.job))
+
+    async def _sqlite_immediate(self, stmt: Any) -> list[Any]:
+        # BEGIN IMMEDIATE takes the write lock before reading, so two claimers
+        # never both read the same free row (a deferred transaction would).
+        async with self.engine.connect() as plain:
+            conn = await plain.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                rows = list((await conn.execute(stmt)).all())
+            except BaseException:
+                await conn.exec_driver_sql("ROLLBACK")
+                raise
+            await conn.exec_driver_sql("COMMIT")
+            return rows
+
+    async def renew_leases(
+        self, node: str, keys: Sequence[tuple[str, str]], until: datetime
+    ) -> int:
+        if not keys:
+            return 0
+        stmt = (
+            schedules.update()
+            .where(
+                schedules.c.lease_owner == node,
+                tuple_(schedules.c.integration_id, schedules.c.job).in_(list(keys)),
+            )
+            .values(lease_expires_at=until)
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def release_schedule(
+        self,
+        node: str,
+        integration_id: str,
+        job: str,
+        *,
+        next_run_at: datetime | None,
+        last_run_at: datetime | None,
+    ) -> bool:
+        stmt = (
+            schedules.update()
+            .where(
+                schedules.c.integration_id == integration_id,
+                schedules.c.job == job,
+                schedules.c.lease_owner == node,
+            )
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_run_at=next_run_at,
+                last_run_at=last_run_at,
+                updated_at=_now(),
+            )
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
 
     async def count_records(self, integration_id: str, model: str) -> int:
         table = MODEL_TABLES.get(model, residents_to_leases)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -144,8 +145,38 @@ sync_runs = Table(
     Column("retries", Integer(), nullable=False, default=0),
     Column("records_processed", Integer(), nullable=False, default=0),
     Column("error", Text()),
+    # Refreshed with every stored page; a RUNNING run without a recent
+    # heartbeat belongs to a process that died and may be taken over.
+    Column("heartbeat_at", UTCDateTime()),
     Index(None, "integration_id", "started_at"),
     Index(None, "root_run_id"),
+    # The database itself forbids two active runs of one (integration, model).
+    Index(
+        "uq_sync_runs_one_running",
+        "integration_id",
+        "model",
+        unique=True,
+        postgresql_where=text("status = 'RUNNING' AND model IS NOT NULL"),
+        sqlite_where=text("status = 'RUNNING' AND model IS NOT NULL"),
+    ),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("integration_id", String(64), nullable=False),
+    Column("job", String(64), nullable=False),
+    Column("trigger", JSONType, nullable=False),
+    Column("state", String(16), nullable=False),
+    # None: the trigger will never fire again.
+    Column("next_run_at", UTCDateTime()),
+    Column("last_run_at", UTCDateTime()),
+    # The node running the job and until when its claim holds without renewal.
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("integration_id", "job"),
+    Index(None, "state", "next_run_at"),
 )
 
 checkpoints = Table(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from syncd.crypto import Cipher, load_or_create_key
 from syncd.runner import Runner, RunnerConfig
+from syncd.scheduler import Scheduler, SchedulerConfig
 from syncd.settings import Settings
 from syncd.store.engine import make_engine
 from syncd.store.migrate import ensure_schema
@@ -43,3 +45,17 @@ def make_runner(store: SqlStore, settings: Settings) -> Runner:
             overlap=timedelta(seconds=settings.incremental_overlap_seconds),
         ),
     )
+
+
+def make_scheduler(store: SqlStore, settings: Settings, **hooks: Any) -> Scheduler:
+    """A scheduler configured from settings (hooks: on_tick, on_report, on_lag)."""
+    config = SchedulerConfig(
+        poll_interval=settings.scheduler_poll_seconds,
+        lease=timedelta(seconds=settings.lease_seconds),
+        max_concurrent=settings.max_concurrent_jobs,
+        max_per_vendor=settings.max_jobs_per_vendor,
+        jobs_dir=settings.jobs_dir,
+    )
+    if settings.node_id:
+        config.node_id = settings.node_id
+    return Scheduler(store, make_runner(store, settings), config, **hooks)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from syncd.errors import SchemaError
 from syncd.models import MODEL_ORDER, MODELS
+from syncd.triggers import CronSpec, IntervalSpec, TriggerSpec, WeeklySpec
 
 
 class _ModelJob(BaseModel):
@@ -22,10 +23,20 @@ class _ModelJob(BaseModel):
     enabled: bool = True
 
 
+class _Schedules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Frequent incremental runs, and a slower full run (the only kind that
+    # sees everything the PMS lists).
+    incremental: TriggerSpec | None = IntervalSpec(seconds=900)
+    full: TriggerSpec | None = CronSpec(expression="0 3 * * *")
+
+
 class _JobFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     vendor: str
+    schedules: _Schedules = _Schedules()
     rate_limit_per_second: float = Field(default=10.0, ge=0)
     page_size: int = Field(default=1000, ge=1, le=100_000)
     concurrency: int = Field(default=4, ge=1, le=64)
@@ -42,15 +53,23 @@ class ModelJob:
     enabled: bool
 
 
+#: Scheduled job names: each runs every enabled model in dependency order.
+SCHEDULED_JOBS = ("incremental", "full")
+
+
 @dataclass(frozen=True, slots=True)
 class VendorJobs:
-    """All jobs of one vendor, in dependency order."""
+    """All jobs of one vendor, in dependency order, and their default schedules."""
 
     vendor: str
     rate_limit_per_second: float
     page_size: int
     concurrency: int
     jobs: tuple[ModelJob, ...]
+    #: job name ("incremental" / "full") → trigger spec; None = not scheduled.
+    schedules: Mapping[str, IntervalSpec | CronSpec | WeeklySpec | None] = field(
+        default_factory=dict
+    )
 
     def job(self, model: str) -> ModelJob:
         """The job of ``model``; KeyError if the vendor has none."""
@@ -125,6 +144,10 @@ def load_jobs(vendor: str, directory: Path | None = None) -> VendorJobs:
         rate_limit_per_second=parsed.rate_limit_per_second,
         page_size=parsed.page_size,
         concurrency=parsed.concurrency,
+        schedules={
+            "incremental": parsed.schedules.incremental,
+            "full": parsed.schedules.full,
+        },
         jobs=tuple(
             ModelJob(
                 model=m,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +75,8 @@ class ModelOutcome:
     seconds: float
     #: The failure would repeat for every model (e.g. refused credentials).
     fatal: bool = False
+    #: Stopped by a shutdown after a stored page.
+    stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class SyncReport:
     counts: RunCounts
     seconds: float
     error: str | None = None
+    #: The run was stopped by a shutdown after a stored page (it resumes later).
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -165,6 +169,7 @@ class Runner:
         full: bool = False,
         trigger: str = "manual",
         progress: ProgressSink | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SyncReport:
         """Sync ``models`` (default: every enabled job) of ``integration``."""
         started = time.monotonic()
@@ -185,14 +190,29 @@ class Runner:
         outcomes: list[ModelOutcome] = []
         total = RunCounts()
         fatal: str | None = None
+        stopped = False
         try:
             async with self._connector(integration, jobs) as connector:
                 for job in plan:
+                    if should_stop and should_stop():
+                        stopped = True
+                        break
                     outcome = await self._run_model(
-                        integration, connector, transforms, job, full, trigger, root_id, progress
+                        integration,
+                        connector,
+                        transforms,
+                        job,
+                        full,
+                        trigger,
+                        root_id,
+                        progress,
+                        should_stop,
                     )
                     outcomes.append(outcome)
                     total.add(outcome.counts)
+                    if outcome.stopped:
+                        stopped = True
+                        break
                     if outcome.fatal:
                         fatal = outcome.error
                         break
@@ -214,6 +234,9 @@ class Runner:
         if not plan:
             status = RunStatus.FAILED
             fatal = "no model to sync"
+        if stopped:
+            status = RunStatus.FAILED
+            fatal = fatal or "stopped by shutdown; resumes from its checkpoint"
         error = fatal or next((f"{o.model}: {o.error}" for o in outcomes if o.error), None)
         await self.store.finish_run(root_id, status, total, error)
         seconds = time.monotonic() - started
@@ -235,6 +258,7 @@ class Runner:
             counts=total,
             seconds=seconds,
             error=error,
+            stopped=stopped,
         )
 
     async def _run_model(
@@ -247,6 +271,7 @@ class Runner:
         trigger: str,
         root_id: str,
         progress: ProgressSink | None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> ModelOutcome:
         model = job.model
         started = time.monotonic()
@@ -279,7 +304,7 @@ class Runner:
             # The checkpoint remembers the watermark target as the window's end.
             window=FetchWindow(since=fetch_window.since, until=target),
         )
-        status, error, fatal = RunStatus.SUCCESS, None, False
+        status, error, fatal, stopped = RunStatus.SUCCESS, None, False, False
         try:
             # Fetch+transform and store run as two stages joined by a short
             # queue, so the next page is normalized while the database writes
@@ -316,12 +341,18 @@ class Runner:
                     counts.quarantined += len(quarantined)
                     if progress:
                         progress.page_stored(model, counts.fetched, page.total)
+                    if should_stop and should_stop():
+                        # Leave after the page in hand: its checkpoint is committed.
+                        raise _Stopped
             await self.store.complete_checkpoint(integration.id, model, target)
         except ConnectorError as exc:
             status, error = RunStatus.FAILED, _describe(exc)
             # Refused credentials fail every model the same way: stop at the first.
             fatal = isinstance(exc, AuthenticationError | PermissionDenied)
             bound.error("sync.model.failed", error=error, error_type=type(exc).__name__)
+        except _Stopped:
+            status, error, stopped = RunStatus.FAILED, "stopped by shutdown", True
+            bound.warning("sync.model.stopped")
         except StoreError:
             raise
         except SyncdError as exc:
@@ -351,7 +382,7 @@ class Runner:
         )
         if progress:
             progress.model_finished(model, status, counts)
-        return ModelOutcome(model, run_id, mode, status, counts, error, seconds, fatal)
+        return ModelOutcome(model, run_id, mode, status, counts, error, seconds, fatal, stopped)
 
     async def _transform(
         self, integration: Integration, transform: ModelTransform, page: Page
@@ -399,6 +430,10 @@ class Runner:
         assert checkpoint.watermark is not None
         since = checkpoint.watermark - self.config.overlap
         return wanted, FetchWindow(since=since, until=now), now, None
+
+
+class _Stopped(Exception):
+    """Raised inside a model run to leave it after the page in hand."""
 
 
 @dataclass(frozen=True, slots=True)

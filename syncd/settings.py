@@ -69,6 +69,24 @@ class Settings(BaseSettings):
         ge=0,
         description="incremental runs re-ask this many seconds before the last watermark",
     )
+    node_id: str | None = Field(
+        default=None, description="this node's name in schedule leases (default: host-pid-random)"
+    )
+    scheduler_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often syncd serve looks for due schedules"
+    )
+    lease_seconds: int = Field(
+        default=60, ge=5, description="a claimed schedule's lease; renewed every third of it"
+    )
+    max_concurrent_jobs: int = Field(
+        default=4, ge=1, description="jobs one node runs at once (all integrations)"
+    )
+    max_jobs_per_vendor: int = Field(
+        default=4, ge=1, description="jobs one node runs at once against one PMS vendor"
+    )
+    stop_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="on SIGTERM, how long running jobs get to finish a page"
+    )
     progress: Literal["auto", "always", "never"] = Field(
         default="auto", description="progress bars for syncd run: auto = on a terminal"
     )

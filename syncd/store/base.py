@@ -171,6 +171,10 @@ class Store(abc.ABC):
         """Create or replace a schedule's trigger, next fire time and state (keeps its lease)."""
 
     @abc.abstractmethod
+    async def delete_schedule(self, integration_id: str, job: str) -> None:
+        """Remove a schedule (its integration was disabled or the job unscheduled)."""
+
+    @abc.abstractmethod
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
         """Schedules ordered by next fire time."""
 

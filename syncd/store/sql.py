@@ -610,6 +610,14 @@ class SqlStore(Store):
         async with translate_errors(), self.engine.begin() as conn:
             await conn.execute(stmt)
 
+    async def delete_schedule(self, integration_id: str, job: str) -> None:
+        async with translate_errors(), self.engine.begin() as conn:
+            await conn.execute(
+                schedules.delete().where(
+                    schedules.c.integration_id == integration_id, schedules.c.job == job
+                )
+            )
+
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
         query = select(schedules).order_by(
             schedules.c.next_run_at, schedules.c.integration_id, schedules.c.job

@@ -1,0 +1,244 @@
+"""The scheduler of ``syncd serve``: claims due schedules from the database and runs them.
+
+State lives in the database, not in memory (DESIGN §5): every node polls
+for due schedules, claims a few atomically with a lease, renews the lease
+while the job runs, and gives it back with the next fire time. A node that
+dies stops renewing; its lease expires and another node takes the job over,
+resuming from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import structlog
+
+from syncd.domain import Environment, Schedule
+from syncd.errors import IntegrationNotFound, StoreError, SyncdError
+from syncd.jobs import SCHEDULED_JOBS, load_jobs
+from syncd.runner import Runner, SyncReport
+from syncd.store.base import Store
+from syncd.triggers import next_fire, parse_trigger, trigger_json
+
+log = structlog.get_logger(__name__)
+
+
+def default_node_id() -> str:
+    """A node id unique per process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(slots=True)
+class SchedulerConfig:
+    """Tunables of one scheduler (all from settings)."""
+
+    node_id: str = field(default_factory=default_node_id)
+    poll_interval: float = 1.0
+    lease: timedelta = timedelta(seconds=60)
+    max_concurrent: int = 4
+    max_per_vendor: int = 4
+    reconcile_every: float = 30.0
+    jobs_dir: Path | None = None
+
+
+class Scheduler:
+    """Claims and runs due jobs until asked to stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        config: SchedulerConfig | None = None,
+        *,
+        on_tick: Callable[[], None] | None = None,
+        on_report: Callable[[SyncReport], None] | None = None,
+        on_lag: Callable[[float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.config = config or SchedulerConfig()
+        self._on_tick = on_tick
+        self._on_report = on_report
+        self._on_lag = on_lag
+        self._running: dict[tuple[str, str], Schedule] = {}
+        self._vendor_slots: dict[str, anyio.Semaphore] = {}
+        self._stopping = False
+        self._wake = anyio.Event()
+        self._idle = anyio.Event()
+        self.stopped = anyio.Event()
+
+    @property
+    def node_id(self) -> str:
+        """This node's id, as written into leases."""
+        return self.config.node_id
+
+    @property
+    def leases_held(self) -> int:
+        """Schedules this node is running now."""
+        return len(self._running)
+
+    def request_stop(self) -> None:
+        """Stop claiming; running jobs stop after the page in hand."""
+        self._stopping = True
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Check for due schedules now (after a configuration change)."""
+        self._wake.set()
+
+    async def reconcile(self, now: datetime | None = None) -> None:
+        """Make schedule rows match integrations and job definitions.
+
+        Enabled production integrations get one row per scheduled job; a job
+        that never ran is due at once, so enabling an integration starts its
+        first sync. Disabled and sandbox integrations have no rows: they
+        never run on their own.
+        """
+        now = now or datetime.now(UTC)
+        wanted: dict[tuple[str, str], dict[str, object]] = {}
+        for integration in await self.store.list_integrations():
+            if not integration.enabled or integration.environment is not Environment.PRODUCTION:
+                continue
+            jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+            overrides = integration.options.get("schedules", {})
+            for job in SCHEDULED_JOBS:
+                spec = jobs.schedules.get(job)
+                if job in overrides:
+                    spec = parse_trigger(overrides[job]) if overrides[job] else None
+                if spec is not None:
+                    wanted[(integration.id, job)] = trigger_json(spec)
+        existing = {(s.integration_id, s.job): s for s in await self.store.list_schedules()}
+        for key, trigger in wanted.items():
+            current = existing.get(key)
+            if current is None:
+                await self.store.put_schedule(key[0], key[1], trigger, now)
+            elif dict(current.trigger) != trigger:
+                spec = parse_trigger(trigger)
+                await self.store.put_schedule(
+                    key[0], key[1], trigger, next_fire(spec, now), current.state
+                )
+        for key, current in existing.items():
+            if key not in wanted and current.lease_owner is None:
+                await self.store.delete_schedule(key[0], key[1])
+
+    async def run(self) -> None:
+        """Poll, claim and run jobs until :meth:`request_stop`; then wait for them."""
+        last_reconcile = -math.inf
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._renew_leases, name="scheduler-lease-renewal")
+                while not self._stopping:
+                    try:
+                        if anyio.current_time() - last_reconcile >= self.config.reconcile_every:
+                            await self.reconcile()
+                            last_reconcile = anyio.current_time()
+                        await self._claim(tg)
+                        if self._on_tick:
+                            self._on_tick()
+                    except StoreError as exc:
+                        # The database may come back: keep polling, never die of it.
+                        log.warning("scheduler.store_unavailable", error=str(exc))
+                    with anyio.move_on_after(self.config.poll_interval):
+                        await self._wake.wait()
+                    self._wake = anyio.Event()
+                if self._running:
+                    await self._idle.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self.stopped.set()
+
+    async def _claim(self, tg: anyio.abc.TaskGroup) -> None:
+        free = self.config.max_concurrent - len(self._running)
+        if free <= 0:
+            return
+        now = datetime.now(UTC)
+        for schedule in await self.store.claim_due(self.node_id, now, self.config.lease, free):
+            key = (schedule.integration_id, schedule.job)
+            self._running[key] = schedule
+            self._idle = anyio.Event()
+            if self._on_lag and schedule.next_run_at is not None:
+                self._on_lag((now - schedule.next_run_at).total_seconds())
+            tg.start_soon(self._execute, schedule, name=f"job-{key[0]}-{key[1]}")
+
+    async def _renew_leases(self) -> None:
+        # Renew at a third of the lease so two missed renewals still hold it.
+        interval = self.config.lease.total_seconds() / 3
+        while True:
+            await anyio.sleep(interval)
+            if not self._running:
+                continue
+            until = datetime.now(UTC) + self.config.lease
+            try:
+                await self.store.renew_leases(self.node_id, list(self._running), until)
+            except StoreError as exc:
+                log.warning("scheduler.lease_renewal_failed", error=str(exc))
+
+    async def _execute(self, schedule: Schedule) -> None:
+        key = (schedule.integration_id, schedule.job)
+        bound = log.bind(integration_id=key[0], job=key[1], node=self.node_id)
+        bound.info("scheduler.job.started")
+        status, stopped = "error", False
+        try:
+            integration = await self.store.get_integration(schedule.integration_id)
+            slots = self._vendor_slots.setdefault(
+                integration.vendor, anyio.Semaphore(self.config.max_per_vendor)
+            )
+            async with slots:
+                if self._stopping:
+                    # Claimed just before shutdown: hand it back untouched.
+                    stopped = True
+                    return
+                report = await self.runner.run(
+                    integration,
+                    full=schedule.job == "full",
+                    trigger="schedule",
+                    should_stop=lambda: self._stopping,
+                )
+            status, stopped = report.status.value, report.stopped
+            if self._on_report:
+                self._on_report(report)
+        except IntegrationNotFound:
+            status = "gone"
+        except SyncdError as exc:
+            bound.error("scheduler.job.failed", error=str(exc), error_type=type(exc).__name__)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._release(schedule, bound, stopped=stopped)
+            self._running.pop(key, None)
+            if not self._running:
+                self._idle.set()
+            bound.info("scheduler.job.finished", status=status)
+
+    async def _release(
+        self, schedule: Schedule, bound: structlog.typing.FilteringBoundLogger, *, stopped: bool
+    ) -> None:
+        now = datetime.now(UTC)
+        next_run: datetime | None
+        if stopped:
+            # Interrupted by shutdown: due again at once, on whichever node is up.
+            next_run = schedule.next_run_at or now
+        else:
+            next_run = next_fire(parse_trigger(schedule.trigger), now)
+        try:
+            held = await self.store.release_schedule(
+                self.node_id,
+                schedule.integration_id,
+                schedule.job,
+                next_run_at=next_run,
+                last_run_at=now,
+            )
+        except StoreError as exc:
+            # The lease simply expires and another node (or this one) retries.
+            bound.warning("scheduler.release_failed", error=str(exc))
+            return
+        if not held:
+            bound.warning("scheduler.lease_lost")

@@ -20,10 +20,10 @@ import structlog
 from rich.console import Console
 
 from syncd import __version__
-from syncd.app import make_runner, open_store
+from syncd.app import make_runner, make_scheduler, open_store
 from syncd.concurrency import unwrapped_task_group
 from syncd.connectors.registry import get_connector_class, known_vendors
-from syncd.domain import Environment, Integration, RunStatus
+from syncd.domain import Environment, Integration, RunStatus, ScheduleState
 from syncd.errors import (
     ConfigError,
     CredentialError,
@@ -37,6 +37,8 @@ from syncd.progress import (
     report_json,
     run_json,
     runs_table,
+    schedule_json,
+    schedules_table,
     summary_table,
 )
 from syncd.runner import SyncReport
@@ -144,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("enable", "disable"):
         p = integ.add_parser(name, help=f"{name} an integration")
         p.add_argument("integration", help="id or name")
+    for name in ("pause", "resume"):
+        p = integ.add_parser(name, help=f"{name} the schedules of an integration (or one job)")
+        p.add_argument("integration", help="id or name")
+        p.add_argument("--job", help="only this job (incremental, full)")
 
     run = sub.add_parser("run", help="sync one integration now, in the foreground")
     run.add_argument("--integration", required=True, help="id or name")
@@ -159,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     last = jobs.add_parser("last", help="the last ran jobs of an integration")
     last.add_argument("--integration", required=True, help="id or name")
     last.add_argument("--json", action="store_true", help="JSON output")
+    jlist = jobs.add_parser("list", help="the job log, newest first")
+    jlist.add_argument("--integration", help="id or name")
+    jlist.add_argument("--status", choices=[s.value for s in RunStatus])
+    jlist.add_argument("--limit", type=int, default=50)
+    jlist.add_argument("--json", action="store_true", help="JSON output")
+    jshow = jobs.add_parser("show", help="one run and its model runs")
+    jshow.add_argument("run_id")
+    jshow.add_argument("--json", action="store_true", help="JSON output")
+
+    sched = sub.add_parser("schedules", help="job schedules").add_subparsers(
+        dest="schedules_command", required=True
+    )
+    slist = sched.add_parser("list", help="schedules with their next run times")
+    slist.add_argument("--integration", help="id or name")
+    slist.add_argument("--json", action="store_true", help="JSON output")
 
     demo = sub.add_parser(
         "demo", help="sync a simulated Buildium account into the default database"
@@ -266,7 +287,16 @@ async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
                 for key, value in data.items():
                     print(f"{key}: {value}")
             return EXIT_OK
+        if action in ("pause", "resume"):
+            state = ScheduleState.PAUSED if action == "pause" else ScheduleState.ACTIVE
+            changed = await store.set_schedule_state(integration.id, state, job=args.job)
+            what = f"job {args.job}" if args.job else "all jobs"
+            print(f"{integration.id}: {what} {action}d ({changed} schedule(s))")
+            return EXIT_OK
         await store.set_enabled(integration.id, action == "enable")
+        # Schedules follow at once (a running `syncd serve` would also
+        # reconcile them within its next pass).
+        await make_scheduler(store, settings).reconcile()
         print(f"{integration.id}: {action}d")
         return EXIT_OK
 
@@ -370,17 +400,44 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(settings) as store:
-        integration = await store.get_integration(args.integration)
-        last = await store.last_root_run(integration.id)
-        runs = await store.list_runs(root_run_id=last.id, limit=500) if last else []
-        # Root first, then its model runs in the order they ran.
-        runs.sort(key=lambda r: (r.parent_run_id is not None, r.started_at))
+        if args.jobs_command == "show":
+            run = await store.get_run(args.run_id)
+            if run is None:
+                raise UsageError(f"no run {args.run_id!r}")
+            runs = await store.list_runs(root_run_id=run.root_run_id or run.id, limit=500)
+            title = f"run {run.root_run_id or run.id}"
+        elif args.jobs_command == "list":
+            iid = (await store.get_integration(args.integration)).id if args.integration else None
+            status = RunStatus(args.status) if args.status else None
+            runs = await store.list_runs(integration_id=iid, status=status, limit=args.limit)
+            title = "job log"
+        else:
+            integration = await store.get_integration(args.integration)
+            last = await store.last_root_run(integration.id)
+            runs = await store.list_runs(root_run_id=last.id, limit=500) if last else []
+            title = f"last ran jobs of {integration.id}"
+        if args.jobs_command != "list":
+            # Root first, then its model runs in the order they ran.
+            runs.sort(key=lambda r: (r.parent_run_id is not None, r.started_at))
         if args.json:
             _print_json([run_json(r) for r in runs])
         elif not runs:
-            print(f"{integration.id}: no runs yet")
+            print("no runs yet")
         else:
-            _console().print(runs_table(runs, title=f"last ran jobs of {integration.id}"))
+            _console().print(runs_table(runs, title=title))
+    return EXIT_OK
+
+
+async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_store(settings) as store:
+        iid = (await store.get_integration(args.integration)).id if args.integration else None
+        rows = await store.list_schedules(iid)
+        if args.json:
+            _print_json([schedule_json(r) for r in rows])
+        elif not rows:
+            print("no schedules (only enabled production integrations are scheduled)")
+        else:
+            _console().print(schedules_table(rows))
     return EXIT_OK
 
 
@@ -467,6 +524,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "integrations": cmd_integrations,
     "run": cmd_run,
     "jobs": cmd_jobs,
+    "schedules": cmd_schedules,
     "demo": cmd_demo,
     "sim": cmd_sim,
 }

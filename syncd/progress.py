@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from syncd.domain import RunCounts, RunRecord, RunStatus, SyncMode
+from syncd.domain import RunCounts, RunRecord, RunStatus, Schedule, SyncMode
 from syncd.runner import SyncReport
 
 
@@ -195,5 +195,47 @@ def runs_table(runs: Sequence[RunRecord], title: str) -> Table:
             str(c.requests),
             str(c.retries),
             (r.error or "")[:60],
+        )
+    return table
+
+
+def schedule_json(s: Schedule) -> dict[str, Any]:
+    """A schedule as JSON-ready data."""
+    return {
+        "integration_id": s.integration_id,
+        "job": s.job,
+        "state": s.state.value,
+        "trigger": dict(s.trigger),
+        "next_run_at": s.next_run_at.isoformat() if s.next_run_at else None,
+        "last_run_at": s.last_run_at.isoformat() if s.last_run_at else None,
+        "lease_owner": s.lease_owner,
+        "lease_expires_at": s.lease_expires_at.isoformat() if s.lease_expires_at else None,
+    }
+
+
+def _describe_trigger(trigger: Mapping[str, Any]) -> str:
+    kind = trigger.get("type")
+    zone = trigger.get("timezone", "UTC")
+    if kind == "interval":
+        return f"every {trigger.get('seconds')} s"
+    if kind == "cron":
+        return f"cron {trigger.get('expression')} {zone}"
+    return f"weekly slots ({len(trigger.get('slots', []))}) {zone}"
+
+
+def schedules_table(rows: Sequence[Schedule]) -> Table:
+    """Schedules with their next run times."""
+    table = Table(title="schedules")
+    for name in ("integration", "job", "state", "trigger", "next run", "last run", "running on"):
+        table.add_column(name)
+    for s in rows:
+        table.add_row(
+            s.integration_id,
+            s.job,
+            s.state.value,
+            _describe_trigger(s.trigger),
+            _fmt_time(s.next_run_at),
+            _fmt_time(s.last_run_at),
+            s.lease_owner or "",
         )
     return table

@@ -109,9 +109,14 @@ class Store(abc.ABC):
         *,
         integration_id: str | None = None,
         root_run_id: str | None = None,
+        status: RunStatus | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         """Runs, newest first."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id."""
 
     @abc.abstractmethod
     async def last_root_run(self, integration_id: str) -> RunRecord | None:

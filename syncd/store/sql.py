@@ -322,9 +322,12 @@ class SqlStore(Store):
         *,
         integration_id: str | None = None,
         root_run_id: str | None = None,
+        status: RunStatus | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         query = select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id)
+        if status is not None:
+            query = query.where(sync_runs.c.status == status.value)
         if integration_id is not None:
             query = query.where(sync_runs.c.integration_id == integration_id)
         if root_run_id is not None:
@@ -332,6 +335,11 @@ class SqlStore(Store):
         async with translate_errors(), self.engine.connect() as conn:
             rows = await conn.execute(query.limit(limit))
             return [self._run(r) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with translate_errors(), self.engine.connect() as conn:
+            row = (await conn.execute(select(sync_runs).where(sync_runs.c.id == run_id))).first()
+        return self._run(row) if row else None
 
     async def last_root_run(self, integration_id: str) -> RunRecord | None:
         query = (

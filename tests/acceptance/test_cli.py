@@ -296,3 +296,34 @@ def test_sigterm_stops_run_and_records_it(
     report = json.loads(run.stdout)
     assert report["models"][0]["counts"]["fetched"] <= 30 - stored + 1
     assert report["models"][0]["in_cache"] == 30
+
+
+def test_schedules_and_job_log_commands(
+    tmp_path: Path, simulator: tuple[str, dict[str, str]]
+) -> None:
+    url, creds = simulator
+    env = env_for(tmp_path)
+    assert add_integration(env, url, creds).returncode == 0
+    none = syncd("schedules", "list", env=env)
+    assert none.returncode == 0 and "no schedules" in none.stdout
+    assert syncd("integrations", "enable", "acme-homes", env=env).returncode == 0
+    rows = json.loads(syncd("schedules", "list", "--json", env=env).stdout)
+    assert {(r["job"], r["state"]) for r in rows} == {("incremental", "ACTIVE"), ("full", "ACTIVE")}
+    assert all(r["next_run_at"] for r in rows)
+    paused = syncd("integrations", "pause", "acme-homes", "--job", "full", env=env)
+    assert paused.returncode == 0, paused.stderr
+    rows = json.loads(syncd("schedules", "list", "--json", env=env).stdout)
+    assert {r["job"]: r["state"] for r in rows} == {"incremental": "ACTIVE", "full": "PAUSED"}
+    table = syncd("schedules", "list", env=env)
+    assert "every 900 s" in table.stdout and "cron 0 3 * * * UTC" in table.stdout
+
+    assert syncd("run", "--integration", "acme-homes", "--model", "units", env=env).returncode == 0
+    log = json.loads(syncd("jobs", "list", "--json", env=env).stdout)
+    assert {r["job"] for r in log} == {"sync", "units"}
+    assert json.loads(syncd("jobs", "list", "--status", "FAILED", "--json", env=env).stdout) == []
+    shown = json.loads(syncd("jobs", "show", log[-1]["id"], "--json", env=env).stdout)
+    assert [r["job"] for r in shown] == ["sync", "units"]
+    missing = syncd("jobs", "show", "nope", env=env)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+    assert syncd("integrations", "disable", "acme-homes", env=env).returncode == 0
+    assert json.loads(syncd("schedules", "list", "--json", env=env).stdout) == []

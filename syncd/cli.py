@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     slist.add_argument("--integration", help="id or name")
     slist.add_argument("--json", action="store_true", help="JSON output")
 
+    serve = sub.add_parser(
+        "serve", help="the daemon: scheduler, runners and the HTTP server (health, metrics)"
+    )
+    serve.add_argument("--host", help="HTTP bind address (SYNCD_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="HTTP port (SYNCD_HTTP_PORT)")
+    serve.add_argument("--migrate", action="store_true", help="run `db upgrade` at start")
+
     demo = sub.add_parser(
         "demo", help="sync a simulated Buildium account into the default database"
     )
@@ -441,6 +448,12 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from syncd.serve import serve
+
+    return await serve(settings, migrate=args.migrate)
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from syncd.sim.buildium import BuildiumSimulator
 
@@ -526,6 +539,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "jobs": cmd_jobs,
     "schedules": cmd_schedules,
     "demo": cmd_demo,
+    "serve": cmd_serve,
     "sim": cmd_sim,
 }
 
@@ -547,6 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "state_dir": args.state_dir,
                 "log_level": args.log_level,
                 "log_format": args.log_format,
+                # Only `serve` has --host/--port (`sim` has its own).
+                "http_host": args.host if args.command == "serve" else None,
+                "http_port": args.port if args.command == "serve" else None,
             },
         )
     except ConfigError as exc:

@@ -77,6 +77,8 @@ class ModelOutcome:
     fatal: bool = False
     #: Stopped by a shutdown after a stored page.
     stopped: bool = False
+    #: 429 answers received (not kept in the job log; for metrics).
+    throttled: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class SyncReport:
 
     root_run_id: str
     integration_id: str
+    vendor: str
     status: RunStatus
     outcomes: tuple[ModelOutcome, ...]
     counts: RunCounts
@@ -253,6 +256,7 @@ class Runner:
         return SyncReport(
             root_run_id=root_id,
             integration_id=integration.id,
+            vendor=integration.vendor,
             status=status,
             outcomes=tuple(outcomes),
             counts=total,
@@ -295,7 +299,11 @@ class Runner:
         if progress:
             progress.model_started(model, mode)
         counts = RunCounts()
-        stats_before = (connector.stats.requests, connector.stats.retries)
+        stats_before = (
+            connector.stats.requests,
+            connector.stats.retries,
+            connector.stats.throttled,
+        )
         transform = transforms.for_model(model)
         saved = PageProgress(
             cursor=None,
@@ -382,7 +390,10 @@ class Runner:
         )
         if progress:
             progress.model_finished(model, status, counts)
-        return ModelOutcome(model, run_id, mode, status, counts, error, seconds, fatal, stopped)
+        throttled = connector.stats.throttled - stats_before[2]
+        return ModelOutcome(
+            model, run_id, mode, status, counts, error, seconds, fatal, stopped, throttled
+        )
 
     async def _transform(
         self, integration: Integration, transform: ModelTransform, page: Page

@@ -28,3 +28,4 @@ def test_wheel_ships_data_files(tmp_path: Path) -> None:
     assert "syncd/store/migrations/script.py.mako" in names
     assert any(n.startswith("syncd/store/migrations/versions/0001_") for n in names)
     assert "syncd/py.typed" in names
+    assert "syncd/api/health.py" in names

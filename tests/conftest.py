@@ -136,3 +136,13 @@ async def store(database_url: str, cipher: Cipher) -> AsyncIterator[SqlStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults (a test may configure it)."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, or_, select, text, tuple_
+from sqlalchemy import Table, exists, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -651,12 +651,19 @@ class SqlStore(Store):
     async def claim_due(
         self, node: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Schedule]:
+        busy = schedules.alias("busy")
         due = (
             select(schedules.c.integration_id, schedules.c.job)
             .where(
                 schedules.c.state == ScheduleState.ACTIVE.value,
                 schedules.c.next_run_at <= now,
                 or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at < now),
+                # One job of an integration at a time: its jobs share the
+                # PMS's rate limit and the same models.
+                ~exists().where(
+                    busy.c.integration_id == schedules.c.integration_id,
+                    busy.c.lease_expires_at >= now,
+                ),
             )
             .order_by(schedules.c.next_run_at)
             .limit(limit)
@@ -676,7 +683,24 @@ class SqlStore(Store):
                     rows = (await conn.execute(stmt)).all()
             else:
                 rows = await self._sqlite_immediate(stmt)
-        return sorted((self._schedule(r) for r in rows), key=lambda s: (s.next_run_at, s.job))
+        claimed = sorted((self._schedule(r) for r in rows), key=lambda s: (s.next_run_at, s.job))
+        # Two due jobs of one integration can be picked in the same pass:
+        # keep the first, hand the others back untouched.
+        kept: list[Schedule] = []
+        seen: set[str] = set()
+        for sched in claimed:
+            if sched.integration_id in seen:
+                await self.release_schedule(
+                    node,
+                    sched.integration_id,
+                    sched.job,
+                    next_run_at=sched.next_run_at,
+                    last_run_at=sched.last_run_at,
+                )
+            else:
+                seen.add(sched.integration_id)
+                kept.append(sched)
+        return kept
 
     async def _sqlite_immediate(self, stmt: Any) -> list[Any]:
         # BEGIN IMMEDIATE takes the write lock before reading, so two claimers

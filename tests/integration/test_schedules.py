@@ -132,3 +132,25 @@ async def test_run_without_heartbeat_is_taken_over(store: SqlStore) -> None:
     runs = {r.id: r for r in await store.list_runs(integration_id="a")}
     assert runs[dead].status is RunStatus.FAILED and "abandoned" in (runs[dead].error or "")
     assert runs[fresh].status is RunStatus.RUNNING
+
+
+async def test_one_job_of_an_integration_at_a_time(store: SqlStore) -> None:
+    await store.put_schedule("a", "incremental", TRIGGER, T0)
+    await store.put_schedule("a", "full", TRIGGER, T0 + timedelta(seconds=1))
+    await store.put_schedule("b", "incremental", TRIGGER, T0)
+    later = T0 + timedelta(seconds=2)
+    first = await store.claim_due("n1", later, LEASE, 10)
+    assert sorted((s.integration_id, s.job) for s in first) == [
+        ("a", "incremental"),
+        ("b", "incremental"),
+    ]
+    # a's full job is due too, but a is busy: not even another node gets it.
+    assert await store.claim_due("n2", later, LEASE, 10) == []
+    (full,) = [s for s in await store.list_schedules("a") if s.job == "full"]
+    assert full.lease_owner is None and full.next_run_at == T0 + timedelta(seconds=1)
+    await store.release_schedule(
+        "n1", "a", "incremental", next_run_at=later + LEASE, last_run_at=later
+    )
+    assert [(s.integration_id, s.job) for s in await store.claim_due("n2", later, LEASE, 10)] == [
+        ("a", "full")
+    ]

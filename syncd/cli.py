@@ -12,11 +12,13 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
 import structlog
+import yaml
 from rich.console import Console
 
 from syncd import __version__
@@ -30,6 +32,8 @@ from syncd.errors import (
     IntegrationNotFound,
     SyncdError,
 )
+from syncd.integration_config import apply_file, apply_setting, effective
+from syncd.jobs import load_jobs
 from syncd.logs import configure_logging
 from syncd.models import MODELS
 from syncd.progress import (
@@ -146,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("enable", "disable"):
         p = integ.add_parser(name, help=f"{name} an integration")
         p.add_argument("integration", help="id or name")
+    config = integ.add_parser(
+        "config",
+        help="show or change an integration's configuration (schedules, job controls, enum maps)",
+    )
+    config.add_argument("integration", help="id or name")
+    config.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. jobs.leads.enabled=false, rate_limit_per_second=1, "
+        "schedules.incremental='{type: interval, seconds: 600}' (repeat)",
+    )
+    config.add_argument("--file", type=Path, help="a YAML file of settings")
+    config.add_argument("--json", action="store_true", help="JSON output")
     for name in ("pause", "resume"):
         p = integ.add_parser(name, help=f"{name} the schedules of an integration (or one job)")
         p.add_argument("integration", help="id or name")
@@ -294,6 +314,8 @@ async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
                 for key, value in data.items():
                     print(f"{key}: {value}")
             return EXIT_OK
+        if action == "config":
+            return await _configure(args, store, settings, integration)
         if action in ("pause", "resume"):
             state = ScheduleState.PAUSED if action == "pause" else ScheduleState.ACTIVE
             changed = await store.set_schedule_state(integration.id, state, job=args.job)
@@ -345,6 +367,41 @@ async def _add_integration(args: argparse.Namespace, store: SqlStore) -> int:
         f"added integration {integration_id} ({cls.vendor}, {args.environment}, "
         f"{'enabled' if args.enable else 'disabled'})"
     )
+    return EXIT_OK
+
+
+async def _configure(
+    args: argparse.Namespace, store: SqlStore, settings: Settings, integration: Integration
+) -> int:
+    jobs = load_jobs(integration.vendor, settings.jobs_dir)
+    options: dict[str, Any] = dict(integration.options)
+    if args.file:
+        try:
+            data = yaml.safe_load(args.file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(str(exc), file=str(args.file)) from exc
+        options = apply_file(options, jobs, data, str(args.file))
+    for pair in args.settings:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
+        options = apply_setting(options, jobs, key.strip(), value)
+    if options != dict(integration.options):
+        await store.update_integration(replace(integration, options=options))
+        await make_scheduler(store, settings).reconcile()
+        log.info("integration.configured", integration_id=integration.id)
+    rows = effective(options, jobs)
+    if args.json:
+        _print_json({r.key: {"value": r.value, "source": r.source} for r in rows})
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"configuration of {integration.id}")
+        for col in ("key", "value", "source"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.key, json.dumps(r.value), r.source)
+        _console().print(table)
     return EXIT_OK
 
 

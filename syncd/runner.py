@@ -157,10 +157,16 @@ class Runner:
                     f"{integration.vendor} has no job for model {unknown[0]!r} "
                     f"(known: {', '.join(j.model for j in jobs.jobs)})"
                 )
+        overrides = integration.options.get("jobs", {})
+
+        def enabled(job: ModelJob) -> bool:
+            flag = overrides.get(job.model, {}).get("enabled")
+            return job.enabled if flag is None else bool(flag)
+
         return [
             j
             for j in jobs.jobs
-            if ((wanted is None and j.enabled) or (wanted is not None and j.model in wanted))
+            if ((wanted is None and enabled(j)) or (wanted is not None and j.model in wanted))
             and Capability.READ in caps.get(j.model, frozenset())
         ]
 

@@ -327,3 +327,33 @@ def test_schedules_and_job_log_commands(
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
     assert syncd("integrations", "disable", "acme-homes", env=env).returncode == 0
     assert json.loads(syncd("schedules", "list", "--json", env=env).stdout) == []
+
+
+def test_integration_config_command(tmp_path: Path, simulator: tuple[str, dict[str, str]]) -> None:
+    url, creds = simulator
+    env = env_for(tmp_path)
+    assert add_integration(env, url, creds).returncode == 0
+    out = syncd(
+        "integrations",
+        "config",
+        "acme-homes",
+        "--set",
+        "jobs.leads.enabled=false",
+        "--set",
+        "schedules.incremental={type: interval, seconds: 600}",
+        "--json",
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["jobs.leads.enabled"] == {"value": False, "source": "integration"}
+    assert shown["jobs.units.enabled"]["source"] == "jobs/buildium.yaml"
+    bad = syncd("integrations", "config", "acme-homes", "--set", "page_size=0", env=env)
+    assert bad.returncode == 2 and "page_size" in bad.stderr
+    # The disabled job is skipped by a run.
+    run = json.loads(syncd("run", "--integration", "acme-homes", "--json", env=env).stdout)
+    assert "leads" not in {m["model"] for m in run["models"]}
+    # Schedules take the override once the integration is enabled.
+    assert syncd("integrations", "enable", "acme-homes", env=env).returncode == 0
+    rows = json.loads(syncd("schedules", "list", "--json", env=env).stdout)
+    assert {r["job"]: r["trigger"].get("seconds") for r in rows}["incremental"] == 600

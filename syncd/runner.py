@@ -42,7 +42,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
-from syncd.store.base import PageProgress, Store
+from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
 from syncd.transform import ModelTransform, TransformSet, load_transforms
 from syncd.transform.loader import vendor_dirname
 
@@ -179,6 +179,7 @@ class Runner:
         trigger: str = "manual",
         progress: ProgressSink | None = None,
         should_stop: Callable[[], bool] | None = None,
+        stale_after: timedelta | None = None,
     ) -> SyncReport:
         """Sync ``models`` (default: every enabled job) of ``integration``."""
         started = time.monotonic()
@@ -216,6 +217,7 @@ class Runner:
                         root_id,
                         progress,
                         should_stop,
+                        stale_after,
                     )
                     outcomes.append(outcome)
                     total.add(outcome.counts)
@@ -282,6 +284,7 @@ class Runner:
         root_id: str,
         progress: ProgressSink | None,
         should_stop: Callable[[], bool] | None = None,
+        stale_after: timedelta | None = None,
     ) -> ModelOutcome:
         model = job.model
         started = time.monotonic()
@@ -295,6 +298,7 @@ class Runner:
             trigger=trigger,
             parent_run_id=root_id,
             root_run_id=root_id,
+            stale_after=stale_after or DEFAULT_STALE_AFTER,
         )
         bound = log.bind(integration_id=integration.id, model=model, run_id=run_id, mode=mode.value)
         bound.info(

@@ -23,7 +23,7 @@ import anyio.abc
 import structlog
 
 from syncd.domain import Environment, Schedule
-from syncd.errors import IntegrationNotFound, StoreError, SyncdError
+from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
 from syncd.jobs import SCHEDULED_JOBS, load_jobs
 from syncd.runner import Runner, SyncReport
 from syncd.store.base import Store
@@ -186,7 +186,7 @@ class Scheduler:
         key = (schedule.integration_id, schedule.job)
         bound = log.bind(integration_id=key[0], job=key[1], node=self.node_id)
         bound.info("scheduler.job.started")
-        status, stopped = "error", False
+        status, stopped, retry_soon = "error", False, False
         try:
             integration = await self.store.get_integration(schedule.integration_id)
             slots = self._vendor_slots.setdefault(
@@ -202,30 +202,47 @@ class Scheduler:
                     full=schedule.job == "full",
                     trigger="schedule",
                     should_stop=lambda: self._stopping,
+                    # Holding the claim proves an older run's node lost it. That
+                    # node renewed every third of a lease until it died, so its
+                    # run has been silent for at least two thirds of one.
+                    stale_after=self.config.lease / 2,
                 )
             status, stopped = report.status.value, report.stopped
             if self._on_report:
                 self._on_report(report)
         except IntegrationNotFound:
             status = "gone"
+        except RunConflict as exc:
+            # Another process still runs it (a manual `syncd run`, or a node
+            # whose run has not gone silent long enough): try again soon.
+            status, retry_soon = "busy", True
+            bound.warning("scheduler.job.busy", error=str(exc))
         except SyncdError as exc:
             bound.error("scheduler.job.failed", error=str(exc), error_type=type(exc).__name__)
         finally:
             with anyio.CancelScope(shield=True):
-                await self._release(schedule, bound, stopped=stopped)
+                await self._release(schedule, bound, stopped=stopped, busy=retry_soon)
             self._running.pop(key, None)
             if not self._running:
                 self._idle.set()
             bound.info("scheduler.job.finished", status=status)
 
     async def _release(
-        self, schedule: Schedule, bound: structlog.typing.FilteringBoundLogger, *, stopped: bool
+        self,
+        schedule: Schedule,
+        bound: structlog.typing.FilteringBoundLogger,
+        *,
+        stopped: bool,
+        busy: bool,
     ) -> None:
         now = datetime.now(UTC)
         next_run: datetime | None
         if stopped:
             # Interrupted by shutdown: due again at once, on whichever node is up.
             next_run = schedule.next_run_at or now
+        elif busy:
+            # Blocked by another run: retry shortly, not at the next fire time.
+            next_run = now + self.config.lease / 2
         else:
             next_run = next_fire(parse_trigger(schedule.trigger), now)
         try:

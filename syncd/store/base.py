@@ -38,6 +38,10 @@ class PageProgress:
     window: FetchWindow
 
 
+#: A RUNNING run silent this long belonged to a process that died.
+DEFAULT_STALE_AFTER = timedelta(minutes=15)
+
+
 class Store(abc.ABC):
     """The cache database. Every method is one transaction."""
 
@@ -83,7 +87,7 @@ class Store(abc.ABC):
         trigger: str,
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
-        stale_after: timedelta = timedelta(minutes=15),
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
     ) -> str:
         """Record a RUNNING run and return its id.
 

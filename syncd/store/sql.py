@@ -32,7 +32,7 @@ from syncd.domain import (
 )
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
-from syncd.store.base import PageProgress, Store
+from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
 from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
 from syncd.store.engine import translate_errors
 from syncd.store.tables import (
@@ -215,7 +215,7 @@ class SqlStore(Store):
         trigger: str,
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
-        stale_after: timedelta = timedelta(minutes=15),
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
     ) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
@@ -246,7 +246,7 @@ class SqlStore(Store):
                 raise RunConflict(
                     f"{integration.id}/{model} is already running (run {other}{since}); "
                     "a run whose process died is taken over "
-                    f"{int(stale_after.total_seconds() // 60)} minutes after its last heartbeat"
+                    f"{int(stale_after.total_seconds())} s after its last heartbeat"
                 ) from exc
         return run_id
 

@@ -147,7 +147,7 @@ class Scheduler:
                     except StoreError as exc:
                         # The database may come back: keep polling, never die of it.
                         log.warning("scheduler.store_unavailable", error=str(exc))
-                    with anyio.move_on_after(self.config.poll_interval):
+                    with anyio.move_on_after(await self._pause()):
                         await self._wake.wait()
                     self._wake = anyio.Event()
                 if self._running:
@@ -155,6 +155,21 @@ class Scheduler:
                 tg.cancel_scope.cancel()
         finally:
             self.stopped.set()
+
+    async def _pause(self) -> float:
+        """Seconds to wait before the next claim: the poll interval, or less if a job is due."""
+        if self._stopping or len(self._running) >= self.config.max_concurrent:
+            return self.config.poll_interval
+        try:
+            due = await self.store.next_due_at()
+        except StoreError:
+            return self.config.poll_interval
+        if due is None:
+            return self.config.poll_interval
+        wait = (due - datetime.now(UTC)).total_seconds()
+        # A floor keeps a due-but-unclaimable row (another node's, say) from
+        # turning the loop into a busy spin.
+        return min(self.config.poll_interval, max(wait, 0.02))
 
     async def _claim(self, tg: anyio.abc.TaskGroup) -> None:
         free = self.config.max_concurrent - len(self._running)

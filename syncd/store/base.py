@@ -204,6 +204,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def next_due_at(self) -> datetime | None:
+        """The earliest next fire time of an ACTIVE, unleased schedule."""
+
+    @abc.abstractmethod
     async def renew_leases(
         self, node: str, keys: Sequence[tuple[str, str]], until: datetime
     ) -> int:

@@ -716,6 +716,24 @@ class SqlStore(Store):
             await conn.exec_driver_sql("COMMIT")
             return rows
 
+    async def next_due_at(self) -> datetime | None:
+        busy = schedules.alias("busy")
+        query = select(func.min(schedules.c.next_run_at)).where(
+            schedules.c.state == ScheduleState.ACTIVE.value,
+            schedules.c.lease_owner.is_(None),
+            # A job whose integration is busy cannot be claimed yet anyway.
+            ~exists().where(
+                busy.c.integration_id == schedules.c.integration_id,
+                busy.c.lease_owner.is_not(None),
+            ),
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            value = (await conn.execute(query)).scalar()
+        # SQLite returns the raw text of an aggregate: read it as a timestamp.
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return value if value is None else value.astimezone(UTC)
+
     async def renew_leases(
         self, node: str, keys: Sequence[tuple[str, str]], until: datetime
     ) -> int:

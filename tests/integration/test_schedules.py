@@ -154,3 +154,12 @@ async def test_one_job_of_an_integration_at_a_time(store: SqlStore) -> None:
     assert [(s.integration_id, s.job) for s in await store.claim_due("n2", later, LEASE, 10)] == [
         ("a", "full")
     ]
+
+
+async def test_next_due_at(store: SqlStore) -> None:
+    assert await store.next_due_at() is None
+    await store.put_schedule("a", "incremental", TRIGGER, T0 + timedelta(minutes=5))
+    await store.put_schedule("b", "incremental", TRIGGER, T0 + timedelta(minutes=1))
+    assert await store.next_due_at() == T0 + timedelta(minutes=1)
+    await store.claim_due("n", T0 + timedelta(minutes=2), LEASE, 1)  # b is running
+    assert await store.next_due_at() == T0 + timedelta(minutes=5)

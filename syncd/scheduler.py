@@ -24,7 +24,7 @@ import structlog
 
 from syncd.domain import Environment, Schedule
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
-from syncd.jobs import SCHEDULED_JOBS, load_jobs
+from syncd.jobs import SCHEDULED_JOBS, VendorJobs, load_jobs
 from syncd.runner import Runner, SyncReport
 from syncd.store.base import Store
 from syncd.triggers import next_fire, parse_trigger, trigger_json
@@ -46,7 +46,8 @@ class SchedulerConfig:
     lease: timedelta = timedelta(seconds=60)
     max_concurrent: int = 4
     max_per_vendor: int = 4
-    reconcile_every: float = 30.0
+    # A safety net: every change through syncd reconciles at once anyway.
+    reconcile_every: float = 300.0
     jobs_dir: Path | None = None
 
 
@@ -105,10 +106,15 @@ class Scheduler:
         """
         now = now or datetime.now(UTC)
         wanted: dict[tuple[str, str], dict[str, object]] = {}
-        for integration in await self.store.list_integrations():
+        vendor_jobs: dict[str, VendorJobs] = {}
+        for integration in await self.store.list_integration_heads():
             if not integration.enabled or integration.environment is not Environment.PRODUCTION:
                 continue
-            jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+            if integration.vendor not in vendor_jobs:
+                vendor_jobs[integration.vendor] = load_jobs(
+                    integration.vendor, self.config.jobs_dir
+                )
+            jobs = vendor_jobs[integration.vendor]
             overrides = integration.options.get("schedules", {})
             for job in SCHEDULED_JOBS:
                 spec = jobs.schedules.get(job)
@@ -117,11 +123,11 @@ class Scheduler:
                 if spec is not None:
                     wanted[(integration.id, job)] = trigger_json(spec)
         existing = {(s.integration_id, s.job): s for s in await self.store.list_schedules()}
+        new = [(k[0], k[1], t, now) for k, t in wanted.items() if k not in existing]
+        await self.store.add_schedules(new)
         for key, trigger in wanted.items():
             current = existing.get(key)
-            if current is None:
-                await self.store.put_schedule(key[0], key[1], trigger, now)
-            elif dict(current.trigger) != trigger:
+            if current is not None and dict(current.trigger) != trigger:
                 spec = parse_trigger(trigger)
                 await self.store.put_schedule(
                     key[0], key[1], trigger, next_fire(spec, now), current.state

@@ -72,6 +72,10 @@ class Store(abc.ABC):
         """All integrations, by id."""
 
     @abc.abstractmethod
+    async def list_integration_heads(self) -> list[Integration]:
+        """All integrations without their credentials (empty mapping): cheap for scans."""
+
+    @abc.abstractmethod
     async def set_enabled(self, integration_id: str, enabled: bool) -> None:
         """Enable or disable an integration."""
 
@@ -182,6 +186,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_schedule(self, integration_id: str, job: str) -> None:
         """Remove a schedule (its integration was disabled or the job unscheduled)."""
+
+    @abc.abstractmethod
+    async def add_schedules(
+        self, rows: Sequence[tuple[str, str, Mapping[str, Any], datetime | None]]
+    ) -> None:
+        """Insert many new ACTIVE schedules ``(integration_id, job, trigger, next_run_at)``."""
 
     @abc.abstractmethod
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:

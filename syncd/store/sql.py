@@ -194,6 +194,25 @@ class SqlStore(Store):
             rows = await conn.execute(select(integrations).order_by(integrations.c.id))
             return [self._integration(r) for r in rows]
 
+    async def list_integration_heads(self) -> list[Integration]:
+        cols = [c for c in integrations.c if c.name != "credentials"]
+        async with translate_errors(), self.engine.connect() as conn:
+            rows = await conn.execute(select(*cols).order_by(integrations.c.id))
+            return [
+                Integration(
+                    id=r.id,
+                    name=r.name,
+                    vendor=r.vendor,
+                    environment=Environment(r.environment),
+                    enabled=r.enabled,
+                    base_url=r.base_url,
+                    credentials={},
+                    options=dict(r.options or {}),
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+
     async def set_enabled(self, integration_id: str, enabled: bool) -> None:
         async with translate_errors(), self.engine.begin() as conn:
             result = await conn.execute(
@@ -626,6 +645,26 @@ class SqlStore(Store):
                 )
             )
 
+    async def add_schedules(
+        self, rows: Sequence[tuple[str, str, Mapping[str, Any], datetime | None]]
+    ) -> None:
+        if not rows:
+            return
+        now = _now()
+        values = [
+            {
+                "integration_id": iid,
+                "job": job,
+                "trigger": dict(trigger),
+                "state": ScheduleState.ACTIVE.value,
+                "next_run_at": next_run_at,
+                "updated_at": now,
+            }
+            for iid, job, trigger, next_run_at in rows
+        ]
+        async with translate_errors(), self.engine.begin() as conn:
+            await conn.execute(schedules.insert(), values)
+
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
         query = select(schedules).order_by(
             schedules.c.next_run_at, schedules.c.integration_id, schedules.c.job
@@ -687,19 +726,24 @@ class SqlStore(Store):
         # Two due jobs of one integration can be picked in the same pass:
         # keep the first, hand the others back untouched.
         kept: list[Schedule] = []
+        extra: list[tuple[str, str]] = []
         seen: set[str] = set()
         for sched in claimed:
             if sched.integration_id in seen:
-                await self.release_schedule(
-                    node,
-                    sched.integration_id,
-                    sched.job,
-                    next_run_at=sched.next_run_at,
-                    last_run_at=sched.last_run_at,
-                )
+                extra.append((sched.integration_id, sched.job))
             else:
                 seen.add(sched.integration_id)
                 kept.append(sched)
+        if extra:
+            async with translate_errors(), self.engine.begin() as conn:
+                await conn.execute(
+                    schedules.update()
+                    .where(
+                        schedules.c.lease_owner == node,
+                        tuple_(schedules.c.integration_id, schedules.c.job).in_(extra),
+                    )
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
         return kept
 
     async def _sqlite_immediate(self, stmt: Any) -> list[Any]:

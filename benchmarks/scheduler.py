@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/scheduler.py [--integrations 10000] [--engines postgresql,sqlite]
 
-1. claims/second: 10,000 integrations × 6 jobs = 60,000 schedule rows, all
+1. claims/second: 10,000 integrations x 6 jobs = 60,000 schedule rows, all
    due; one node claims (batches of 100) and releases each at once, until
    every row was claimed once. Measured at the store, both engines.
 2. schedule lag: 10,000 integrations with their two default jobs (reconciled
    as `syncd serve` does); 2,000 of them due at staggered times over 20 s; one
    in-process scheduler with a runner that returns at once (the lag is the
-   scheduler's, not a sync's); p50/p99 of (claimed at − due at).
+   scheduler's, not a sync's); p50/p99 of (claimed at - due at).
 3. idle CPU: `syncd serve` as a subprocess holding those 20,000 schedules,
    none due; CPU over 30 s after a warm-up, as % of one core.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 import psutil
 from cryptography.fernet import Fernet
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from syncd.crypto import Cipher
 from syncd.domain import RunCounts, RunStatus
@@ -159,15 +159,18 @@ async def schedule_lag(url: str, key: bytes, due: int) -> dict[str, Any]:
         base = datetime.now(UTC) + timedelta(seconds=3)
         async with store.engine.begin() as conn:
             await conn.execute(update(schedules).values(next_run_at=base + timedelta(days=1)))
-            for i in range(due):
-                await conn.execute(
-                    update(schedules)
-                    .where(
-                        schedules.c.integration_id == f"int-{i:05d}",
-                        schedules.c.job == "incremental",
-                    )
-                    .values(next_run_at=base + timedelta(seconds=20 * i / due))
+            await conn.execute(
+                update(schedules)
+                .where(
+                    schedules.c.integration_id == bindparam("iid"),
+                    schedules.c.job == "incremental",
                 )
+                .values(next_run_at=bindparam("at")),
+                [
+                    {"iid": f"int-{i:05d}", "at": base + timedelta(seconds=20 * i / due)}
+                    for i in range(due)
+                ],
+            )
         import anyio
 
         async with anyio.create_task_group() as tg:

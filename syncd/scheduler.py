@@ -147,13 +147,14 @@ class Scheduler:
                         if anyio.current_time() - last_reconcile >= self.config.reconcile_every:
                             await self.reconcile()
                             last_reconcile = anyio.current_time()
-                        await self._claim(tg)
+                        pause = await self._claim_if_due(tg)
                         if self._on_tick:
                             self._on_tick()
                     except StoreError as exc:
                         # The database may come back: keep polling, never die of it.
                         log.warning("scheduler.store_unavailable", error=str(exc))
-                    with anyio.move_on_after(await self._pause()):
+                        pause = self.config.poll_interval
+                    with anyio.move_on_after(pause):
                         await self._wake.wait()
                     self._wake = anyio.Event()
                 if self._running:
@@ -162,19 +163,22 @@ class Scheduler:
         finally:
             self.stopped.set()
 
-    async def _pause(self) -> float:
-        """Seconds to wait before the next claim: the poll interval, or less if a job is due."""
-        if self._stopping or len(self._running) >= self.config.max_concurrent:
-            return self.config.poll_interval
-        try:
-            due = await self.store.next_due_at()
-        except StoreError:
-            return self.config.poll_interval
+    async def _claim_if_due(self, tg: anyio.abc.TaskGroup) -> float:
+        """Claim when something is due; return how long to wait before looking again.
+
+        One cheap query per idle poll: the earliest claimable fire time tells
+        both whether to claim now and how long to sleep (never past it).
+        """
+        now = datetime.now(UTC)
+        due = await self.store.next_due_at(now)
+        if due is not None and due <= now and len(self._running) < self.config.max_concurrent:
+            await self._claim(tg)
+            due = await self.store.next_due_at(datetime.now(UTC))
         if due is None:
             return self.config.poll_interval
         wait = (due - datetime.now(UTC)).total_seconds()
-        # A floor keeps a due-but-unclaimable row (another node's, say) from
-        # turning the loop into a busy spin.
+        # A floor keeps a due row this node cannot take yet (all slots busy)
+        # from turning the loop into a busy spin.
         return min(self.config.poll_interval, max(wait, 0.02))
 
     async def _claim(self, tg: anyio.abc.TaskGroup) -> None:

@@ -214,8 +214,8 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def next_due_at(self) -> datetime | None:
-        """The earliest next fire time of an ACTIVE, unleased schedule."""
+    async def next_due_at(self, now: datetime) -> datetime | None:
+        """The earliest fire time among schedules :meth:`claim_due` could take at ``now``."""
 
     @abc.abstractmethod
     async def renew_leases(

@@ -760,15 +760,15 @@ class SqlStore(Store):
             await conn.exec_driver_sql("COMMIT")
             return rows
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self, now: datetime) -> datetime | None:
         busy = schedules.alias("busy")
+        # The same predicates as claim_due, so an expired lease counts as free.
         query = select(func.min(schedules.c.next_run_at)).where(
             schedules.c.state == ScheduleState.ACTIVE.value,
-            schedules.c.lease_owner.is_(None),
-            # A job whose integration is busy cannot be claimed yet anyway.
+            or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at < now),
             ~exists().where(
                 busy.c.integration_id == schedules.c.integration_id,
-                busy.c.lease_owner.is_not(None),
+                busy.c.lease_expires_at >= now,
             ),
         )
         async with translate_errors(), self.engine.connect() as conn:

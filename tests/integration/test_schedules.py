@@ -157,9 +157,12 @@ async def test_one_job_of_an_integration_at_a_time(store: SqlStore) -> None:
 
 
 async def test_next_due_at(store: SqlStore) -> None:
-    assert await store.next_due_at() is None
+    t2 = T0 + timedelta(minutes=2)
+    assert await store.next_due_at(T0) is None
     await store.put_schedule("a", "incremental", TRIGGER, T0 + timedelta(minutes=5))
     await store.put_schedule("b", "incremental", TRIGGER, T0 + timedelta(minutes=1))
-    assert await store.next_due_at() == T0 + timedelta(minutes=1)
-    await store.claim_due("n", T0 + timedelta(minutes=2), LEASE, 1)  # b is running
-    assert await store.next_due_at() == T0 + timedelta(minutes=5)
+    assert await store.next_due_at(T0) == T0 + timedelta(minutes=1)
+    await store.claim_due("n", t2, LEASE, 1)  # b is running
+    assert await store.next_due_at(t2) == T0 + timedelta(minutes=5)
+    # Once b's lease expires (its node died), b counts as due again.
+    assert await store.next_due_at(t2 + LEASE + timedelta(seconds=1)) == T0 + timedelta(minutes=1)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -146,3 +149,52 @@ def _reset_logging() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def sim_process(tmp_path: Path) -> Iterator[Callable[..., tuple[str, dict[str, str]]]]:
+    """Start `syncd sim buildium` subprocesses: start(scale, seed) gives (URL, credentials)."""
+    started: list[tuple[subprocess.Popen[str], Any]] = []
+
+    def start(scale: int = 30, seed: int = 5) -> tuple[str, dict[str, str]]:
+        log = (tmp_path / f"sim-{len(started)}.log").open("w")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "syncd",
+                "sim",
+                "buildium",
+                "--port",
+                "0",
+                "--scale",
+                str(scale),
+                "--seed",
+                str(seed),
+                "--rate-limit",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        started.append((proc, log))
+        assert proc.stdout is not None
+        url, creds = "", {}
+        while len(creds) < 2:
+            line = proc.stdout.readline()
+            assert line, "simulator exited before printing its address"
+            if line.startswith("base_url="):
+                url = line.strip().split("=", 1)[1]
+            elif line.startswith("credential "):
+                key, value = line.strip().split(" ", 1)[1].split("=", 1)
+                creds[key] = value
+        return url, creds
+
+    yield start
+    for proc, log in started:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+        log.close()

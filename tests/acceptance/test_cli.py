@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,47 +33,11 @@ def syncd(
 
 
 @pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def simulator(
+    sim_process: Callable[..., tuple[str, dict[str, str]]],
+) -> tuple[str, dict[str, str]]:
     """``syncd sim buildium`` as a subprocess: (base URL, credentials)."""
-    log = tmp_path / "sim.log"
-    with (
-        log.open("w") as err,
-        subprocess.Popen(
-            [
-                *SYNCD,
-                "sim",
-                "buildium",
-                "--port",
-                "0",
-                "--scale",
-                "30",
-                "--seed",
-                "5",
-                "--rate-limit",
-                "0",
-            ],
-            env=env_for(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        ) as proc,
-    ):
-        try:
-            assert proc.stdout is not None
-            url = ""
-            creds: dict[str, str] = {}
-            while len(creds) < 2:
-                line = proc.stdout.readline()
-                assert line, f"simulator exited: {log.read_text()}"
-                if line.startswith("base_url="):
-                    url = line.strip().split("=", 1)[1]
-                elif line.startswith("credential "):
-                    key, value = line.strip().split(" ", 1)[1].split("=", 1)
-                    creds[key] = value
-            yield url, creds
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    return sim_process(scale=30, seed=5)
 
 
 def add_integration(

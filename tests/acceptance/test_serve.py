@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,28 +41,11 @@ def get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def sim_url() -> Iterator[tuple[str, dict[str, str]]]:
+def sim_url(
+    sim_process: Callable[..., tuple[str, dict[str, str]]],
+) -> tuple[str, dict[str, str]]:
     """A simulator subprocess: (base URL, credentials)."""
-    proc = subprocess.Popen(
-        [*SYNCD, "sim", "buildium", "--port", "0", "--scale", "20", "--rate-limit", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url, creds = "", {}
-    while len(creds) < 2:
-        line = proc.stdout.readline()
-        assert line
-        if line.startswith("base_url="):
-            url = line.strip().split("=", 1)[1]
-        elif line.startswith("credential "):
-            k, v = line.strip().split(" ", 1)[1].split("=", 1)
-            creds[k] = v
-    yield url, creds
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    return sim_process(scale=20)
 
 
 def seed_integrations(db_url: str, key: bytes, url: str, creds: dict[str, str]) -> None:

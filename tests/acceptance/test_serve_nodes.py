@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +25,11 @@ SYNCD = [sys.executable, "-m", "syncd"]
 
 
 @pytest.fixture
-def sim() -> Iterator[tuple[str, dict[str, str]]]:
-    proc = subprocess.Popen(
-        [*SYNCD, "sim", "buildium", "--port", "0", "--scale", "20", "--rate-limit", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url, creds = "", {}
-    while len(creds) < 2:
-        line = proc.stdout.readline()
-        assert line
-        if line.startswith("base_url="):
-            url = line.strip().split("=", 1)[1]
-        elif line.startswith("credential "):
-            k, v = line.strip().split(" ", 1)[1].split("=", 1)
-            creds[k] = v
-    yield url, creds
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+def sim(
+    sim_process: Callable[..., tuple[str, dict[str, str]]],
+) -> tuple[str, dict[str, str]]:
+    """A simulator subprocess: (base URL, credentials)."""
+    return sim_process(scale=20)
 
 
 def db(url: str, key: bytes, work: Any) -> Any:

@@ -175,6 +175,12 @@ class RunCounts:
         """Records processed: every record fetched, whatever became of it."""
         return self.fetched
 
+    def as_dict(self) -> dict[str, int]:
+        """Every counter, plus records processed (the job log's and the logs' shape)."""
+        values = {name: getattr(self, name) for name in COUNT_FIELDS}
+        values["records_processed"] = self.processed
+        return values
+
     def add(self, other: RunCounts) -> None:
         """Add another run's counts into this one."""
         for name in COUNT_FIELDS:

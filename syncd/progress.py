@@ -140,17 +140,7 @@ def report_json(report: SyncReport, stored: Mapping[str, int]) -> dict[str, Any]
 
 def counts_json(c: RunCounts) -> dict[str, int]:
     """Counters as a dict, with records processed."""
-    return {
-        "fetched": c.fetched,
-        "created": c.created,
-        "updated": c.updated,
-        "unchanged": c.unchanged,
-        "deleted": c.deleted,
-        "quarantined": c.quarantined,
-        "requests": c.requests,
-        "retries": c.retries,
-        "records_processed": c.processed,
-    }
+    return c.as_dict()
 
 
 def run_json(r: RunRecord) -> dict[str, Any]:

@@ -255,11 +255,7 @@ class Runner:
             "sync.run.finished",
             status=status.value,
             seconds=round(seconds, 3),
-            fetched=total.fetched,
-            created=total.created,
-            updated=total.updated,
-            unchanged=total.unchanged,
-            quarantined=total.quarantined,
+            **total.as_dict(),
         )
         return SyncReport(
             root_run_id=root_id,
@@ -390,13 +386,7 @@ class Runner:
             "sync.model.finished",
             status=status.value,
             seconds=round(seconds, 3),
-            fetched=counts.fetched,
-            created=counts.created,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            quarantined=counts.quarantined,
-            requests=counts.requests,
-            retries=counts.retries,
+            **counts.as_dict(),
         )
         if progress:
             progress.model_finished(model, status, counts)

@@ -308,13 +308,8 @@ class SqlStore(Store):
     async def finish_run(
         self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
     ) -> None:
-        values: dict[str, Any] = {name: getattr(counts, name) for name in COUNT_FIELDS}
-        values |= {
-            "status": status.value,
-            "ended_at": _now(),
-            "error": error,
-            "records_processed": counts.processed,
-        }
+        values: dict[str, Any] = counts.as_dict()
+        values |= {"status": status.value, "ended_at": _now(), "error": error}
         async with translate_errors(), self.engine.begin() as conn:
             await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(**values))
 

@@ -8,12 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 from syncd.crypto import Cipher, load_or_create_key
+from syncd.metrics import Metrics
 from syncd.runner import Runner, RunnerConfig
 from syncd.scheduler import Scheduler, SchedulerConfig
 from syncd.settings import Settings
 from syncd.store.engine import make_engine
 from syncd.store.migrate import ensure_schema
 from syncd.store.sql import SqlStore
+from syncd.store.webhooks import SqlWebhookStore
+from syncd.webhooks.dispatcher import Dispatcher, DispatcherConfig
+from syncd.webhooks.retry import RetryPolicy
 
 
 def make_cipher(settings: Settings) -> Cipher:
@@ -35,22 +39,25 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterat
         await store.close()
 
 
-def make_runner(store: SqlStore, settings: Settings) -> Runner:
-    """A runner configured from settings."""
-    return Runner(
-        store,
-        RunnerConfig(
-            jobs_dir=settings.jobs_dir,
-            transforms_dir=settings.transforms_dir,
-            overlap=timedelta(seconds=settings.incremental_overlap_seconds),
-        ),
+def runner_config(settings: Settings) -> RunnerConfig:
+    """The runner's tunables from settings."""
+    return RunnerConfig(
+        jobs_dir=settings.jobs_dir,
+        transforms_dir=settings.transforms_dir,
+        overlap=timedelta(seconds=settings.incremental_overlap_seconds),
     )
 
 
-def make_scheduler(store: SqlStore, settings: Settings, **hooks: Any) -> Scheduler:
-    """A scheduler configured from settings (hooks: on_tick, on_report, on_lag)."""
+def make_runner(store: SqlStore, settings: Settings) -> Runner:
+    """A runner configured from settings."""
+    return Runner(store, runner_config(settings))
+
+
+def scheduler_config(settings: Settings, *, poll_cap: float | None = None) -> SchedulerConfig:
+    """The scheduler's tunables from settings; ``poll_cap`` bounds the poll interval."""
+    poll = settings.scheduler_poll_seconds
     config = SchedulerConfig(
-        poll_interval=settings.scheduler_poll_seconds,
+        poll_interval=min(poll, poll_cap) if poll_cap else poll,
         lease=timedelta(seconds=settings.lease_seconds),
         max_concurrent=settings.max_concurrent_jobs,
         max_per_vendor=settings.max_jobs_per_vendor,
@@ -58,4 +65,46 @@ def make_scheduler(store: SqlStore, settings: Settings, **hooks: Any) -> Schedul
     )
     if settings.node_id:
         config.node_id = settings.node_id
-    return Scheduler(store, make_runner(store, settings), config, **hooks)
+    return config
+
+
+def make_scheduler(
+    store: SqlStore, settings: Settings, *, poll_cap: float | None = None, **hooks: Any
+) -> Scheduler:
+    """A scheduler configured from settings (hooks: on_tick, on_report, on_lag)."""
+    return Scheduler(
+        store, make_runner(store, settings), scheduler_config(settings, poll_cap=poll_cap), **hooks
+    )
+
+
+def make_webhook_store(store: SqlStore, settings: Settings) -> SqlWebhookStore:
+    """The webhook store, on the same engine as ``store``."""
+    return SqlWebhookStore(store.engine, make_cipher(settings))
+
+
+def dispatcher_config(settings: Settings) -> DispatcherConfig:
+    """The webhook dispatcher's tunables from settings."""
+    timeout = settings.webhook_timeout_seconds
+    base = settings.webhook_retry_base_seconds
+    return DispatcherConfig(
+        poll_interval=settings.webhook_poll_seconds,
+        timeout=timeout,
+        max_concurrency=settings.webhook_max_concurrency,
+        max_per_subscription=settings.webhook_max_per_subscription,
+        lease=max(settings.webhook_lease_seconds, 2 * timeout),
+        retry=RetryPolicy(
+            base=timedelta(seconds=base),
+            max_delay=timedelta(seconds=max(base, settings.webhook_retry_max_delay_seconds)),
+            window=timedelta(seconds=settings.webhook_retry_window_seconds),
+        ),
+        retention=timedelta(days=settings.event_retention_days),
+    )
+
+
+def make_dispatcher(
+    store: SqlStore, settings: Settings, *, metrics: Metrics | None = None
+) -> Dispatcher:
+    """A webhook dispatcher configured from settings, sharing ``store``'s engine."""
+    return Dispatcher(
+        make_webhook_store(store, settings), dispatcher_config(settings), metrics=metrics
+    )

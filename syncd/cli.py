@@ -30,6 +30,7 @@ from syncd.errors import (
     ConfigError,
     CredentialError,
     IntegrationNotFound,
+    SweepError,
     SyncdError,
 )
 from syncd.integration_config import apply_file, apply_setting, effective
@@ -47,9 +48,12 @@ from syncd.progress import (
 )
 from syncd.runner import SyncReport
 from syncd.settings import Settings, describe_settings, load_settings
+from syncd.store.base import SubscriptionNotFound
 from syncd.store.engine import make_engine, redact_url
 from syncd.store.migrate import current_revision, head_revision, upgrade
 from syncd.store.sql import SqlStore
+from syncd.webhooks.cli import add_parsers as add_webhook_parsers
+from syncd.webhooks.cli import cmd_events, cmd_webhooks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -201,6 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     slist.add_argument("--integration", help="id or name")
     slist.add_argument("--json", action="store_true", help="JSON output")
 
+    sweeps = sub.add_parser(
+        "sweeps", help="deletion sweeps held by the guard (runs needing attention)"
+    ).add_subparsers(dest="sweeps_command", required=True)
+    swlist = sweeps.add_parser("list", help="model runs whose deletion sweep is held")
+    swlist.add_argument("--integration", help="id or name")
+    swlist.add_argument("--json", action="store_true", help="JSON output")
+    swapprove = sweeps.add_parser(
+        "approve",
+        help="apply a held sweep: delete the scope's records not seen since that run started",
+    )
+    swapprove.add_argument("run_id", help="the model run (see `syncd sweeps list`)")
+    swapprove.add_argument("--json", action="store_true", help="JSON output")
+    swdismiss = sweeps.add_parser("dismiss", help="drop a held sweep without deleting anything")
+    swdismiss.add_argument("run_id", help="the model run (see `syncd sweeps list`)")
+
     serve = sub.add_parser(
         "serve", help="the daemon: scheduler, runners and the HTTP server (health, metrics)"
     )
@@ -226,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsim.add_argument(
         "--rate-limit", type=float, default=10.0, help="requests/second before 429 (0 = off)"
     )
+    add_webhook_parsers(sub)
     return parser
 
 
@@ -505,10 +525,80 @@ async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from syncd.runner import sweep_date_field
+
+    async with open_store(settings) as store:
+        if args.sweeps_command == "list":
+            iid = (await store.get_integration(args.integration)).id if args.integration else None
+            runs = [
+                r
+                for r in await store.list_runs(
+                    integration_id=iid, status=RunStatus.NEEDS_ATTENTION, limit=500
+                )
+                if r.model is not None
+            ]
+            if args.json:
+                _print_json([run_json(r) for r in runs])
+            elif not runs:
+                print("no held sweeps")
+            else:
+                _console().print(runs_table(runs, title="held deletion sweeps"))
+                for r in runs:
+                    print(f"{r.id}  {r.integration_id}/{r.model}: {r.error}")
+            return EXIT_OK
+        run = await store.get_run(args.run_id)
+        if run is None or run.model is None:
+            raise UsageError(f"no model run {args.run_id!r} (see `syncd sweeps list`)")
+        if args.sweeps_command == "dismiss":
+            await store.dismiss_sweep(run.id)
+            log.info("sweep.dismissed", run_id=run.id, integration_id=run.integration_id)
+            print(f"{run.integration_id}/{run.model}: sweep of run {run.id} dismissed")
+            return EXIT_OK
+        try:
+            job = load_jobs(run.vendor, settings.jobs_dir).job(run.model)
+            date_field = sweep_date_field(job)
+        except KeyError:
+            date_field = None
+        result = await store.approve_sweep(
+            run.id, date_field=date_field, events=True, now=datetime.now(UTC)
+        )
+        log.info(
+            "sweep.approved",
+            run_id=run.id,
+            integration_id=run.integration_id,
+            model=run.model,
+            deleted=result.deleted,
+        )
+        if args.json:
+            _print_json(
+                {
+                    "run_id": run.id,
+                    "integration_id": run.integration_id,
+                    "model": run.model,
+                    "scope": result.scope,
+                    "deleted": result.deleted,
+                    "skipped": result.skipped,
+                }
+            )
+        else:
+            print(
+                f"{run.integration_id}/{run.model}: sweep of run {run.id} approved, "
+                f"{result.deleted} deleted of {result.scope} records in scope "
+                "(those not seen since that run started)"
+            )
+    return EXIT_OK
+
+
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from syncd.serve import serve
 
-    return await serve(settings, migrate=args.migrate)
+    # SIGHUP reads the file and environment again; the command line still wins.
+    return await serve(
+        settings, migrate=args.migrate, reload=lambda: load_settings(args.config, _overrides(args))
+    )
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -595,10 +685,26 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "run": cmd_run,
     "jobs": cmd_jobs,
     "schedules": cmd_schedules,
+    "sweeps": cmd_sweeps,
     "demo": cmd_demo,
     "serve": cmd_serve,
     "sim": cmd_sim,
+    "webhooks": cmd_webhooks,
+    "events": cmd_events,
 }
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings given on the command line (they beat the file and environment)."""
+    return {
+        "database_url": args.database_url,
+        "state_dir": args.state_dir,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+        # Only `serve` has --host/--port (`sim` has its own).
+        "http_host": args.host if args.command == "serve" else None,
+        "http_port": args.port if args.command == "serve" else None,
+    }
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -611,24 +717,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(
-            args.config,
-            {
-                "database_url": args.database_url,
-                "state_dir": args.state_dir,
-                "log_level": args.log_level,
-                "log_format": args.log_format,
-                # Only `serve` has --host/--port (`sim` has its own).
-                "http_host": args.host if args.command == "serve" else None,
-                "http_port": args.port if args.command == "serve" else None,
-            },
-        )
+        settings = load_settings(args.config, _overrides(args))
     except ConfigError as exc:
         _fail(EXIT_USAGE, str(exc))
     configure_logging(settings.log_level, settings.log_format)
     try:
         return anyio.run(COMMANDS[args.command], args, settings)
-    except (UsageError, ConfigError, IntegrationNotFound, CredentialError) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        IntegrationNotFound,
+        CredentialError,
+        SweepError,
+        SubscriptionNotFound,
+    ) as exc:
         _fail(EXIT_USAGE, str(exc))
     except SyncdError as exc:
         _fail(EXIT_FAILED, str(exc))

@@ -69,6 +69,26 @@ class RunStatus(StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     PARTIAL = "PARTIAL"
+    #: The data is stored but a deletion sweep was held by the guard: a
+    #: human approves (``syncd sweeps approve``) or dismisses it.
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+
+#: Statuses of a run that stored its whole scope (a held sweep does not undo that).
+SYNCED_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.SUCCESS, RunStatus.NEEDS_ATTENTION})
+
+
+class EventType(StrEnum):
+    """Change outbox event types (the webhook triggers)."""
+
+    DATA_NEW = "DATA_NEW"
+    DATA_UPDATE = "DATA_UPDATE"
+    DATA_DELETED = "DATA_DELETED"
+    SYNC_COMPLETE = "SYNC_COMPLETE"
+    FIRST_SYNC_COMPLETE = "FIRST_SYNC_COMPLETE"
+    JOB_FAILURE = "JOB_FAILURE"
+    WRITE_OPERATION_SUCCESS = "WRITE_OPERATION_SUCCESS"
+    WRITE_OPERATION_FAILURE = "WRITE_OPERATION_FAILURE"
 
 
 class Capability(StrEnum):
@@ -233,6 +253,8 @@ class RunRecord:
     ended_at: datetime | None
     counts: RunCounts
     error: str | None
+    #: The schedule's fire time this run answered (None: not scheduled).
+    scheduled_for: datetime | None = None
 
 
 class ScheduleState(StrEnum):
@@ -254,3 +276,74 @@ class Schedule:
     last_run_at: datetime | None
     lease_owner: str | None
     lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event to write to the change outbox; ``payload`` is the webhook body's ``data``.
+
+    Lifecycle events (SYNC_COMPLETE, JOB_FAILURE...) name no model or record.
+    """
+
+    integration_id: str
+    vendor: str
+    event_type: EventType
+    payload: Mapping[str, Any]
+    run_id: str | None = None
+    model: str | None = None
+    record_id: uuid.UUID | None = None
+    x_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepScope:
+    """What a deletion sweep may consider: one model of one integration, in a window.
+
+    ``window`` is the fetch window the run asked for; when it has bounds, only
+    records whose ``date_field`` (the stored PMS date the window filters on)
+    lies inside it are in scope, and without a ``date_field`` nothing is.
+    """
+
+    integration_id: str
+    vendor: str
+    model: str
+    run_id: str
+    window: FetchWindow = FetchWindow()
+    date_field: str | None = None
+
+    @property
+    def windowed(self) -> bool:
+        """True when the run asked for a date window rather than everything."""
+        return self.window.since is not None or self.window.until is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What a deletion sweep found and did.
+
+    ``scope`` counts the live records in scope before the sweep,
+    ``candidates`` those the run did not see. ``held``: the guard refused
+    (nothing deleted); ``skipped`` says why a run did not sweep at all.
+    """
+
+    scope: int = 0
+    candidates: int = 0
+    deleted: int = 0
+    held: bool = False
+    max_share: float = 0.0
+    skipped: str | None = None
+
+    @property
+    def share(self) -> float:
+        """Candidates as a share of the scope (0 for an empty scope)."""
+        return self.candidates / self.scope if self.scope else 0.0
+
+    def describe(self) -> str:
+        """A one-line account for the job log and JOB_FAILURE events."""
+        if self.skipped:
+            return f"sweep skipped: {self.skipped}"
+        verdict = "held" if self.held else f"{self.deleted} deleted"
+        return (
+            f"deletion sweep {verdict}: {self.candidates} of {self.scope} records not seen "
+            f"({self.share:.1%}; threshold {self.max_share:.1%})"
+        )

@@ -145,3 +145,7 @@ class DatabaseUnavailable(StoreError):
 
 class RunConflict(StoreError):
     """Another run of the same (integration, model) is active."""
+
+
+class SweepError(SyncdError):
+    """A deletion sweep cannot be approved or dismissed (unknown run, or not held)."""

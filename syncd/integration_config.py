@@ -8,6 +8,14 @@ Stored in the integration's ``options`` (in the database) and edited with
 - ``schedules.incremental``, ``schedules.full``: a trigger (interval, cron or
   weekly slots) or ``none`` to unschedule;
 - ``jobs.<model>.enabled``: run a model or not;
+- ``date_filters.<model>.field`` (the vendor's own filter field, or ``none``
+  for none) and ``date_filters.<model>.window_days`` (how far back a full run
+  asks; ``none`` for as far as the PMS lists);
+- ``sweep_max_share`` (0-1, default 0.1), ``jobs.<model>.sweep_max_share``: the
+  largest share of a model's scope a deletion sweep may delete without a
+  human's approval (``syncd sweeps approve``);
+- ``emit_initial_events`` (default false): write data events during a model's
+  first sync and back-syncs too;
 - ``enum_maps.<map>.<raw value>``: a custom normalization.
 
 Every value is validated before it is stored; an invalid one is refused with
@@ -18,14 +26,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from syncd.errors import ConfigError
-from syncd.jobs import SCHEDULED_JOBS, VendorJobs
+from syncd.jobs import SCHEDULED_JOBS, ModelJob, VendorJobs
 from syncd.triggers import parse_trigger, trigger_json
 
 _LIMITS: dict[str, tuple[type, float, float]] = {
@@ -33,6 +41,68 @@ _LIMITS: dict[str, tuple[type, float, float]] = {
     "page_size": (int, 1, 100_000),
     "concurrency": (int, 1, 64),
 }
+
+
+#: The share of a scope a sweep may delete before a human must approve it.
+DEFAULT_SWEEP_MAX_SHARE = 0.10
+
+
+def sweep_max_share(options: Mapping[str, Any], model: str) -> float:
+    """The sweep guard's threshold of ``model``: its own, else the integration's, else 10 %."""
+    own = options.get("jobs", {}).get(model, {}).get("sweep_max_share")
+    value = own if own is not None else options.get("sweep_max_share", DEFAULT_SWEEP_MAX_SHARE)
+    return float(value)
+
+
+def emit_initial_events(options: Mapping[str, Any]) -> bool:
+    """True when data events are wanted during first syncs and back-syncs too."""
+    return bool(options.get("emit_initial_events", False))
+
+
+def _date_filter(jobs: VendorJobs, key: str, model: str, name: str, raw: Any) -> Any:
+    """A validated date filter override: the PMS decides which fields exist."""
+    try:
+        job = jobs.job(model)
+    except KeyError:
+        models = ", ".join(j.model for j in jobs.jobs)
+        raise _fail(key, f"{jobs.vendor} has no job {model!r} (jobs: {models})") from None
+    if name == "field":
+        # Only the field the vendor's API filters on, or none at all: another
+        # field would be a filter the PMS does not have.
+        allowed = [job.date_filter, "none"] if job.date_filter != "none" else ["none"]
+        if raw not in allowed:
+            raise _fail(
+                key, f"{jobs.vendor} {model} can be filtered by {' or '.join(allowed)}, not {raw!r}"
+            )
+        return raw
+    if name == "window_days":
+        if raw is None or raw == "none":
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 36_500:
+            raise _fail(key, f"expected a whole number of days (1-36500) or none, got {raw!r}")
+        if job.date_filter == "none":
+            raise _fail(key, f"{jobs.vendor} {model} has no date filter to window")
+        return raw
+    raise _fail(key, f"unknown date filter setting {name!r} (field or window_days)")
+
+
+def apply_job_overrides(job: ModelJob, options: Mapping[str, Any]) -> ModelJob:
+    """``job`` with the integration's date filter overrides applied."""
+    own = options.get("date_filters", {}).get(job.model, {})
+    if not own:
+        return job
+    field = own.get("field", job.date_filter)
+    window = own.get("window_days", job.window_days)
+    # Without a filter there is no window to ask for.
+    return replace(job, date_filter=field, window_days=None if field == "none" else window)
+
+
+def _share(key: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise _fail(key, f"expected a share between 0 and 1 (e.g. 0.1 for 10 %), got {raw!r}")
+    if not 0 <= raw <= 1:
+        raise _fail(key, f"must be between 0 and 1 (a share of the scope; 0.1 = 10 %), got {raw}")
+    return float(raw)
 
 
 def _fail(key: str, message: str) -> ConfigError:
@@ -63,6 +133,12 @@ def apply_setting(
     parts = key.split(".")
     if key in _LIMITS:
         out[key] = _scalar(key, raw)
+    elif key == "sweep_max_share":
+        out[key] = _share(key, raw)
+    elif key == "emit_initial_events":
+        if not isinstance(raw, bool):
+            raise _fail(key, f"expected true or false, got {raw!r}")
+        out[key] = raw
     elif parts[0] == "schedules" and len(parts) == 2:
         if parts[1] not in SCHEDULED_JOBS:
             raise _fail(key, f"unknown job {parts[1]!r} (jobs: {', '.join(SCHEDULED_JOBS)})")
@@ -76,13 +152,20 @@ def apply_setting(
                 where = ".".join(str(p) for p in err["loc"])
                 raise _fail(f"{key}.{where}" if where else key, err["msg"]) from None
             out.setdefault("schedules", {})[parts[1]] = trigger_json(spec)
-    elif parts[0] == "jobs" and len(parts) == 3 and parts[2] == "enabled":
+    elif parts[0] == "jobs" and len(parts) == 3 and parts[2] in ("enabled", "sweep_max_share"):
         models = [j.model for j in jobs.jobs]
         if parts[1] not in models:
             raise _fail(key, f"{jobs.vendor} has no job {parts[1]!r} (jobs: {', '.join(models)})")
-        if not isinstance(raw, bool):
+        if parts[2] == "sweep_max_share":
+            value: Any = _share(key, raw)
+        elif not isinstance(raw, bool):
             raise _fail(key, f"expected true or false, got {raw!r}")
-        out.setdefault("jobs", {}).setdefault(parts[1], {})["enabled"] = raw
+        else:
+            value = raw
+        out.setdefault("jobs", {}).setdefault(parts[1], {})[parts[2]] = value
+    elif parts[0] == "date_filters" and len(parts) == 3:
+        value = _date_filter(jobs, key, parts[1], parts[2], raw)
+        out.setdefault("date_filters", {}).setdefault(parts[1], {})[parts[2]] = value
     elif parts[0] == "enum_maps" and len(parts) == 3:
         if not isinstance(raw, str):
             raise _fail(key, f"expected a normalized value, got {raw!r}")
@@ -91,7 +174,9 @@ def apply_setting(
         raise _fail(
             key,
             "unknown setting (use rate_limit_per_second, page_size, concurrency, "
-            "schedules.<job>, jobs.<model>.enabled or enum_maps.<map>.<raw>)",
+            "sweep_max_share, emit_initial_events, schedules.<job>, jobs.<model>.enabled, "
+            "jobs.<model>.sweep_max_share, date_filters.<model>.field, "
+            "date_filters.<model>.window_days or enum_maps.<map>.<raw>)",
         )
     return out
 
@@ -124,6 +209,12 @@ def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
                     items.extend((f"jobs.{model}.{k}", v) for k, v in controls.items())
                 else:
                     items.append((f"jobs.{model}", controls))
+        elif key == "date_filters" and nested:
+            for model, filters in value.items():
+                if isinstance(filters, Mapping):
+                    items.extend((f"date_filters.{model}.{k}", v) for k, v in filters.items())
+                else:
+                    items.append((f"date_filters.{model}", filters))
         elif key == "enum_maps" and nested:
             for name, mapping in value.items():
                 if isinstance(mapping, Mapping):
@@ -172,6 +263,22 @@ def effective(options: Mapping[str, Any], jobs: VendorJobs) -> list[Effective]:
             rows.append(Effective(f"jobs.{job_def.model}.enabled", job_def.enabled, own))
         else:
             rows.append(Effective(f"jobs.{job_def.model}.enabled", value, "integration"))
+        applied = apply_job_overrides(job_def, options)
+        filters = options.get("date_filters", {}).get(job_def.model, {})
+        for name, value in (("field", applied.date_filter), ("window_days", applied.window_days)):
+            source = "integration" if name in filters else own
+            rows.append(Effective(f"date_filters.{job_def.model}.{name}", value, source))
+        share = overrides.get(job_def.model, {}).get("sweep_max_share")
+        if share is not None:
+            rows.append(Effective(f"jobs.{job_def.model}.sweep_max_share", share, "integration"))
+    for key, default in (
+        ("sweep_max_share", DEFAULT_SWEEP_MAX_SHARE),
+        ("emit_initial_events", False),
+    ):
+        if key in options:
+            rows.append(Effective(key, options[key], "integration"))
+        else:
+            rows.append(Effective(key, default, "default"))
     for name, mapping in sorted(options.get("enum_maps", {}).items()):
         for raw, norm in sorted(mapping.items()):
             rows.append(Effective(f"enum_maps.{name}.{raw}", norm, "integration"))

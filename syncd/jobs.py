@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from syncd.errors import SchemaError
 from syncd.models import MODEL_ORDER, MODELS
@@ -20,7 +20,16 @@ class _ModelJob(BaseModel):
 
     depends_on: list[str] = Field(default_factory=list)
     date_filter: Literal["updated", "created", "none"] = "updated"
+    # How far back a full run asks (e.g. leads created in the last 90 days);
+    # None: as far as the PMS lists.
+    window_days: int | None = Field(default=None, ge=1, le=36_500)
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _window_needs_filter(self) -> _ModelJob:
+        if self.window_days is not None and self.date_filter == "none":
+            raise ValueError("window_days needs a date_filter (updated or created)")
+        return self
 
 
 class _Schedules(BaseModel):
@@ -51,6 +60,8 @@ class ModelJob:
     depends_on: tuple[str, ...]
     date_filter: str
     enabled: bool
+    #: Days a full run looks back (None: everything the PMS lists).
+    window_days: int | None = None
 
 
 #: Scheduled job names: each runs every enabled model in dependency order.
@@ -154,6 +165,7 @@ def load_jobs(vendor: str, directory: Path | None = None) -> VendorJobs:
                 depends_on=tuple(parsed.models[m].depends_on),
                 date_filter=parsed.models[m].date_filter,
                 enabled=parsed.models[m].enabled,
+                window_days=parsed.models[m].window_days,
             )
             for m in ordered
         ),

@@ -62,6 +62,26 @@ SCHEDULE_LAG_BUCKETS: tuple[float, ...] = (
 )
 
 
+#: Buckets of a webhook receiver's answer time: a millisecond to a minute.
+WEBHOOK_LATENCY_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
+
 def _count(value: int) -> int:
     # Counters only go up; a negative delta from a caller's bug must not raise
     # in the middle of a sync.
@@ -141,6 +161,23 @@ class Metrics:
             "Unix time of the scheduler loop's last completed tick.",
             registry=reg,
         )
+        self.webhook_attempts = Counter(
+            "syncd_webhook_attempts_total",
+            "Webhook delivery attempts by outcome (delivered, retry, dead).",
+            ("outcome",),
+            registry=reg,
+        )
+        self.webhook_latency = Histogram(
+            "syncd_webhook_attempt_duration_seconds",
+            "Time a receiver took to answer one webhook delivery attempt.",
+            buckets=WEBHOOK_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.webhooks_in_flight = Gauge(
+            "syncd_webhooks_in_flight",
+            "Webhook deliveries this node has claimed and not yet recorded.",
+            registry=reg,
+        )
         self.build_info = Gauge(
             "syncd_build_info",
             "Always 1; the version label names the running syncd.",
@@ -200,6 +237,15 @@ class Metrics:
     def mark_scheduler_tick(self, timestamp: float | None = None) -> None:
         """Record that the scheduler loop ticked at ``timestamp`` (Unix time; default now)."""
         self.scheduler_last_tick.set(time.time() if timestamp is None else timestamp)
+
+    def record_webhook_attempt(self, outcome: str, seconds: float) -> None:
+        """Count one webhook attempt (``delivered``, ``retry`` or ``dead``) and its latency."""
+        self.webhook_attempts.labels(outcome=outcome).inc()
+        self.webhook_latency.observe(max(seconds, 0.0))
+
+    def track_webhooks_in_flight(self, source: Callable[[], int]) -> None:
+        """Read the webhook deliveries in flight from ``source`` at every scrape."""
+        self.webhooks_in_flight.set_function(lambda: float(source()))
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of every metric, and its content type."""

@@ -159,6 +159,7 @@ def run_json(r: RunRecord) -> dict[str, Any]:
         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
         "counts": counts_json(r.counts),
         "error": r.error,
+        "scheduled_for": r.scheduled_for.isoformat() if r.scheduled_for else None,
     }
 
 

@@ -3,6 +3,24 @@
 Each page is stored in one transaction with its change events, quarantine
 rows and checkpoint, so a crash resumes after the last stored page and a
 failed run never advances the watermark past data that was not stored.
+
+Events. Data events (DATA_NEW, DATA_UPDATE, DATA_DELETED) are not written
+during a model's first sync (no earlier SUCCESS or NEEDS_ATTENTION run of it)
+nor during a back-sync (trigger ``backsync``): every record would be "new".
+The integration option ``emit_initial_events: true`` writes them anyway.
+Lifecycle events are always written: JOB_FAILURE when a model run fails
+(after the HTTP layer's retries) or its sweep is held, SYNC_COMPLETE when a
+sync ends (unless stopped by a shutdown, which resumes later), and
+FIRST_SYNC_COMPLETE with the first sync whose every model succeeded.
+
+Deletions. Only a model run that fetched its whole scope may sweep: mode
+FULL, not resumed from an earlier run's cursor, finished SUCCESS, and no
+quarantined record without an id (it could be any record). A run whose
+window has bounds (a date-window full run) only sweeps records whose stored
+PMS date (the job's ``date_filter`` field) lies inside the window, and never
+sweeps a model that stores no such date. The guard
+(``sweep_max_share``, default 10 %) holds a larger sweep: the run ends
+NEEDS_ATTENTION and ``syncd sweeps approve RUN_ID`` applies it later.
 """
 
 from __future__ import annotations
@@ -23,15 +41,20 @@ from syncd.concurrency import unwrapped_task_group
 from syncd.connectors.base import Connector, ConnectorOptions
 from syncd.connectors.registry import get_connector_class
 from syncd.domain import (
+    SYNCED_STATUSES,
     Capability,
     Checkpoint,
+    EventType,
     FetchWindow,
     Integration,
     NormalizedRecord,
+    OutboxEvent,
     Page,
     QuarantinedRecord,
     RunCounts,
     RunStatus,
+    SweepResult,
+    SweepScope,
     SyncMode,
 )
 from syncd.errors import (
@@ -41,12 +64,28 @@ from syncd.errors import (
     StoreError,
     SyncdError,
 )
+from syncd.integration_config import apply_job_overrides, emit_initial_events, sweep_max_share
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
+from syncd.models import MODELS
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
 from syncd.transform import ModelTransform, TransformSet, load_transforms
 from syncd.transform.loader import vendor_dirname
 
 log = structlog.get_logger(__name__)
+
+#: The trigger of a back-sync (a re-fetch of history): it writes no data events.
+BACKSYNC_TRIGGER = "backsync"
+
+#: The stored PMS date each ``date_filter`` windows on.
+_DATE_FIELDS = {"updated": "x_updated_at", "created": "x_created_at"}
+
+
+def sweep_date_field(job: ModelJob) -> str | None:
+    """The stored column a date-window run of ``job`` filters on; None if the model has none."""
+    name = _DATE_FIELDS.get(job.date_filter)
+    if name is None or name not in MODELS[job.model].column_names:
+        return None
+    return name
 
 
 class ProgressSink(Protocol):
@@ -164,7 +203,7 @@ class Runner:
             return job.enabled if flag is None else bool(flag)
 
         return [
-            j
+            apply_job_overrides(j, integration.options)
             for j in jobs.jobs
             if ((wanted is None and enabled(j)) or (wanted is not None and j.model in wanted))
             and Capability.READ in caps.get(j.model, frozenset())
@@ -180,8 +219,12 @@ class Runner:
         progress: ProgressSink | None = None,
         should_stop: Callable[[], bool] | None = None,
         stale_after: timedelta | None = None,
+        scheduled_for: datetime | None = None,
     ) -> SyncReport:
-        """Sync ``models`` (default: every enabled job) of ``integration``."""
+        """Sync ``models`` (default: every enabled job) of ``integration``.
+
+        ``scheduled_for`` is the fire time a scheduled run answers (kept in the job log).
+        """
         started = time.monotonic()
         jobs = load_jobs(integration.vendor, self.config.jobs_dir)
         plan = self.plan(integration, models)
@@ -193,7 +236,11 @@ class Runner:
         )
         root_mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
         root_id = await self.store.start_run(
-            integration=integration, model=None, mode=root_mode, trigger=trigger
+            integration=integration,
+            model=None,
+            mode=root_mode,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
         )
         bound = log.bind(integration_id=integration.id, vendor=integration.vendor, run_id=root_id)
         bound.info("sync.run.started", models=[j.model for j in plan], mode=root_mode.value)
@@ -237,11 +284,7 @@ class Runner:
                     bound.warning("sync.run.unrecorded", error=reason)
             bound.error("sync.run.failed", error=reason)
             raise
-        status = (
-            RunStatus.SUCCESS
-            if outcomes and all(o.status is RunStatus.SUCCESS for o in outcomes) and not fatal
-            else RunStatus.FAILED
-        )
+        status = _root_status(outcomes, fatal)
         if not plan:
             status = RunStatus.FAILED
             fatal = "no model to sync"
@@ -249,7 +292,12 @@ class Runner:
             status = RunStatus.FAILED
             fatal = fatal or "stopped by shutdown; resumes from its checkpoint"
         error = fatal or next((f"{o.model}: {o.error}" for o in outcomes if o.error), None)
-        await self.store.finish_run(root_id, status, total, error)
+        events: list[OutboxEvent] = []
+        if outcomes and not stopped:
+            events = await self._sync_events(
+                integration, root_id, root_mode, trigger, status, outcomes
+            )
+        await self.store.finish_run(root_id, status, total, error, events=events)
         seconds = time.monotonic() - started
         bound.info(
             "sync.run.finished",
@@ -269,6 +317,55 @@ class Runner:
             stopped=stopped,
         )
 
+    async def _sync_events(
+        self,
+        integration: Integration,
+        root_id: str,
+        mode: SyncMode,
+        trigger: str,
+        status: RunStatus,
+        outcomes: Sequence[ModelOutcome],
+    ) -> list[OutboxEvent]:
+        """SYNC_COMPLETE, and FIRST_SYNC_COMPLETE if no earlier sync of the integration finished."""
+        succeeded = sum(o.status is RunStatus.SUCCESS for o in outcomes)
+        attention = sum(o.status is RunStatus.NEEDS_ATTENTION for o in outcomes)
+        payload = {
+            "integration_id": integration.id,
+            "vendor": integration.vendor,
+            "job_id": root_id,
+            "root_job_id": root_id,
+            "job_type": mode.value,
+            "trigger": trigger,
+            "status": status.value,
+            "successful_job_count": succeeded,
+            # A held sweep is a job needing attention: it counts as failed
+            # (and has its own JOB_FAILURE event).
+            "failed_job_count": len(outcomes) - succeeded,
+            "needs_attention_job_count": attention,
+            "is_sync_finished": True,
+        }
+        types = [EventType.SYNC_COMPLETE]
+        if status in SYNCED_STATUSES and not await self.store.has_synced(integration.id, None):
+            types.append(EventType.FIRST_SYNC_COMPLETE)
+        return [
+            OutboxEvent(
+                integration_id=integration.id,
+                vendor=integration.vendor,
+                event_type=t,
+                payload=payload,
+                run_id=root_id,
+            )
+            for t in types
+        ]
+
+    async def _data_events_wanted(self, integration: Integration, model: str, trigger: str) -> bool:
+        """False during a model's first sync or a back-sync, unless the integration opts in."""
+        if emit_initial_events(integration.options):
+            return True
+        if trigger == BACKSYNC_TRIGGER:
+            return False
+        return await self.store.has_synced(integration.id, model)
+
     async def _run_model(
         self,
         integration: Integration,
@@ -286,7 +383,10 @@ class Runner:
         started = time.monotonic()
         checkpoint = await self.store.get_checkpoint(integration.id, model)
         windowed = job.date_filter != "none" and connector.supports_window(model)
-        mode, fetch_window, target, cursor = self._window(checkpoint, windowed, full)
+        mode, fetch_window, target, cursor = self._window(
+            checkpoint, windowed, full, job.window_days if windowed else None
+        )
+        emit = await self._data_events_wanted(integration, model, trigger)
         run_id = await self.store.start_run(
             integration=integration,
             model=model,
@@ -295,6 +395,7 @@ class Runner:
             parent_run_id=root_id,
             root_run_id=root_id,
             stale_after=stale_after or DEFAULT_STALE_AFTER,
+            window=fetch_window,
         )
         bound = log.bind(integration_id=integration.id, model=model, run_id=run_id, mode=mode.value)
         bound.info(
@@ -319,6 +420,8 @@ class Runner:
             window=FetchWindow(since=fetch_window.since, until=target),
         )
         status, error, fatal, stopped = RunStatus.SUCCESS, None, False, False
+        # Quarantined records without a readable id could be any stored record.
+        unidentified = 0
         try:
             # Fetch+transform and store run as two stages joined by a short
             # queue, so the next page is normalized while the database writes
@@ -336,6 +439,7 @@ class Runner:
                     page, records, quarantined = item.page, item.records, item.quarantined
                     for q in quarantined:
                         bound.warning("sync.record.quarantined", x_id=q.x_id, reason=q.reason)
+                    unidentified += item.unidentified
                     result = await self.store.store_page(
                         integration=integration,
                         model=model,
@@ -347,6 +451,7 @@ class Runner:
                             cursor=page.cursor, run_id=run_id, mode=mode, window=saved.window
                         ),
                         now=datetime.now(UTC),
+                        events=emit,
                     )
                     counts.fetched += len(page.records)
                     counts.created += result.created
@@ -380,7 +485,23 @@ class Runner:
             raise
         counts.requests = connector.stats.requests - stats_before[0]
         counts.retries = connector.stats.retries - stats_before[1]
-        await self.store.finish_run(run_id, status, counts, error)
+        sweep: SweepResult | None = None
+        if status is RunStatus.SUCCESS:
+            reason = _no_sweep_reason(mode, resumed=cursor is not None, unidentified=unidentified)
+            sweep = await self._sweep(
+                integration, job, run_id, fetch_window, reason, events=emit, bound=bound
+            )
+            counts.deleted += sweep.deleted
+            if sweep.held:
+                status, error = RunStatus.NEEDS_ATTENTION, sweep.describe()
+        events = []
+        if status is RunStatus.NEEDS_ATTENTION or (status is RunStatus.FAILED and not stopped):
+            events.append(
+                _job_failure(
+                    integration, run_id, root_id, model, mode, trigger, status, error, sweep
+                )
+            )
+        await self.store.finish_run(run_id, status, counts, error, events=events)
         seconds = time.monotonic() - started
         bound.info(
             "sync.model.finished",
@@ -394,6 +515,49 @@ class Runner:
         return ModelOutcome(
             model, run_id, mode, status, counts, error, seconds, fatal, stopped, throttled
         )
+
+    async def _sweep(
+        self,
+        integration: Integration,
+        job: ModelJob,
+        run_id: str,
+        window: FetchWindow,
+        skip: str | None,
+        *,
+        events: bool,
+        bound: Any,
+    ) -> SweepResult:
+        """Soft-delete what a complete run did not see, or say why it may not."""
+        if skip is not None:
+            bound.debug("sync.sweep.skipped", reason=skip)
+            return SweepResult(skipped=skip)
+        scope = SweepScope(
+            integration_id=integration.id,
+            vendor=integration.vendor,
+            model=job.model,
+            run_id=run_id,
+            window=window,
+            date_field=sweep_date_field(job),
+        )
+        result = await self.store.sweep(
+            scope,
+            max_share=sweep_max_share(integration.options, job.model),
+            events=events,
+            now=datetime.now(UTC),
+        )
+        fields = {
+            "scope": result.scope,
+            "candidates": result.candidates,
+            "share": round(result.share, 4),
+            "threshold": result.max_share,
+        }
+        if result.skipped:
+            bound.info("sync.sweep.skipped", reason=result.skipped)
+        elif result.held:
+            bound.warning("sync.sweep.held", **fields)
+        else:
+            bound.info("sync.sweep.finished", deleted=result.deleted, **fields)
+        return result
 
     async def _transform(
         self, integration: Integration, transform: ModelTransform, page: Page
@@ -414,12 +578,19 @@ class Runner:
             if key is not None:
                 digests[key[0]] = key[1]
         records, quarantined = transform.transform_page(todo, integration.id)
-        return _Transformed(page, records, quarantined, seen, digests)
+        # A quarantined record whose id cannot be read could be any stored record.
+        unidentified = sum(transform.source_key(q.raw) is None for q in quarantined)
+        return _Transformed(page, records, quarantined, seen, digests, unidentified)
 
     def _window(
-        self, checkpoint: Checkpoint, windowed: bool, full: bool
+        self, checkpoint: Checkpoint, windowed: bool, full: bool, window_days: int | None = None
     ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
-        """(mode, window to ask the PMS, watermark to save on success, resume cursor)."""
+        """(mode, window to ask the PMS, watermark to save on success, resume cursor).
+
+        A full run asks for everything, or for the last ``window_days`` when
+        the model's date filter has a window; an incremental run from the
+        watermark (minus the overlap) to now.
+        """
         wanted = (
             SyncMode.FULL
             if full or not windowed or checkpoint.watermark is None
@@ -433,11 +604,19 @@ class Runner:
         ):
             # An unfinished run of the same kind: resume it with its window.
             window = checkpoint.window
-            fetch = FetchWindow() if wanted is SyncMode.FULL else window
+            unbounded = wanted is SyncMode.FULL and window.since is None
+            fetch = FetchWindow() if unbounded else window
             return wanted, fetch, window.until, checkpoint.cursor  # type: ignore[return-value]
         now = _utcnow()
         if wanted is SyncMode.FULL:
-            return wanted, FetchWindow(), now, None
+            if window_days is None:
+                return wanted, FetchWindow(), now, None
+            return (
+                wanted,
+                FetchWindow(since=now - timedelta(days=window_days), until=now),
+                now,
+                None,
+            )
         assert checkpoint.watermark is not None
         since = checkpoint.watermark - self.config.overlap
         return wanted, FetchWindow(since=since, until=now), now, None
@@ -458,6 +637,71 @@ class _Transformed:
     seen: list[str]
     #: x_id → source digest of the transformed records.
     source_hashes: dict[str, str]
+    #: Quarantined records without a readable id.
+    unidentified: int = 0
+
+
+def _root_status(outcomes: Sequence[ModelOutcome], fatal: str | None) -> RunStatus:
+    """SUCCESS if every model succeeded; NEEDS_ATTENTION if the rest only hold sweeps."""
+    if not outcomes or fatal:
+        return RunStatus.FAILED
+    statuses = {o.status for o in outcomes}
+    if statuses == {RunStatus.SUCCESS}:
+        return RunStatus.SUCCESS
+    if statuses <= SYNCED_STATUSES:
+        return RunStatus.NEEDS_ATTENTION
+    return RunStatus.FAILED
+
+
+def _no_sweep_reason(mode: SyncMode, *, resumed: bool, unidentified: int) -> str | None:
+    """Why a successful model run may not sweep (None: it may)."""
+    if mode is not SyncMode.FULL:
+        return "an incremental run sees only what changed"
+    if resumed:
+        return "the run resumed an earlier run's cursor and did not fetch the whole scope"
+    if unidentified:
+        return f"{unidentified} quarantined record(s) have no id and could be any record"
+    return None
+
+
+def _job_failure(
+    integration: Integration,
+    run_id: str,
+    root_id: str,
+    model: str,
+    mode: SyncMode,
+    trigger: str,
+    status: RunStatus,
+    error: str | None,
+    sweep: SweepResult | None,
+) -> OutboxEvent:
+    """The JOB_FAILURE event of a failed model run or one whose sweep is held."""
+    payload: dict[str, Any] = {
+        "integration_id": integration.id,
+        "vendor": integration.vendor,
+        "model": model,
+        "job_id": run_id,
+        "root_job_id": root_id,
+        "job_type": mode.value,
+        "trigger": trigger,
+        "status": status.value,
+        "error": error,
+    }
+    if sweep is not None and sweep.held:
+        payload["sweep"] = {
+            "scope": sweep.scope,
+            "candidates": sweep.candidates,
+            "share": round(sweep.share, 4),
+            "threshold": sweep.max_share,
+            "approve": f"syncd sweeps approve {run_id}",
+        }
+    return OutboxEvent(
+        integration_id=integration.id,
+        vendor=integration.vendor,
+        event_type=EventType.JOB_FAILURE,
+        payload=payload,
+        run_id=run_id,
+    )
 
 
 def _describe(exc: ConnectorError) -> str:

@@ -25,7 +25,7 @@ import structlog
 from syncd.domain import Environment, Schedule
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
 from syncd.jobs import SCHEDULED_JOBS, VendorJobs, load_jobs
-from syncd.runner import Runner, SyncReport
+from syncd.runner import Runner, RunnerConfig, SyncReport
 from syncd.store.base import Store
 from syncd.triggers import next_fire, parse_trigger, trigger_json
 
@@ -94,6 +94,16 @@ class Scheduler:
 
     def wake(self) -> None:
         """Check for due schedules now (after a configuration change)."""
+        self._wake.set()
+
+    def reconfigure(self, config: SchedulerConfig, runner_config: RunnerConfig) -> None:
+        """Adopt new tunables (a reload); the node id and running jobs stay."""
+        config.node_id = self.node_id
+        if config.max_per_vendor != self.config.max_per_vendor:
+            # Jobs running now keep the slot they hold; new ones take the new limits.
+            self._vendor_slots = {}
+        self.config = config
+        self.runner.config = runner_config
         self._wake.set()
 
     async def reconcile(self, now: datetime | None = None) -> None:
@@ -226,6 +236,7 @@ class Scheduler:
                     integration,
                     full=schedule.job == "full",
                     trigger="schedule",
+                    scheduled_for=schedule.next_run_at,
                     should_stop=lambda: self._stopping,
                     # Holding the claim proves an older run's node lost it. That
                     # node renewed every third of a lease until it died, so its

@@ -3,21 +3,24 @@
 Each part is a named task in one task group: if one dies, the daemon logs why
 and exits non-zero rather than running half-alive. SIGTERM/SIGINT stop
 claiming, let running jobs finish the page in hand (bounded by
-``stop_timeout_seconds``), release leases and exit 0; SIGHUP reloads job
-definitions and schedules.
+``stop_timeout_seconds``), release leases and exit 0; SIGHUP reloads the
+settings (configuration file and environment), job definitions and schedules.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 import anyio.abc
 import structlog
 
 from syncd.api import HttpServer, Readiness, build_app
-from syncd.app import make_scheduler, open_store
+from syncd.app import make_dispatcher, make_scheduler, open_store, runner_config, scheduler_config
 from syncd.errors import SyncdError
+from syncd.logs import configure_logging
 from syncd.metrics import Metrics
 from syncd.runner import SyncReport
 from syncd.scheduler import Scheduler
@@ -28,9 +31,39 @@ from syncd.store.migrate import upgrade
 
 log = structlog.get_logger(__name__)
 
+#: Settings a running daemon cannot adopt: they take a restart.
+RESTART_ONLY = (
+    "database_url",
+    "state_dir",
+    "http_host",
+    "http_port",
+    "node_id",
+    "secret_key",
+    "secret_key_file",
+)
 
-async def serve(settings: Settings, *, migrate: bool = False) -> int:
-    """Run the daemon until a stop signal; returns the exit code."""
+
+@dataclass(slots=True)
+class _Live:
+    """What a reload changes: the settings in force and the poll interval's cap."""
+
+    settings: Settings
+    poll_cap: float | None
+    load: Callable[[], Settings] | None
+
+
+def _readiness_window(settings: Settings) -> float:
+    return max(30.0, 3 * settings.scheduler_poll_seconds)
+
+
+async def serve(
+    settings: Settings, *, migrate: bool = False, reload: Callable[[], Settings] | None = None
+) -> int:
+    """Run the daemon until a stop signal; returns the exit code.
+
+    ``reload`` loads the settings again (SIGHUP); without it SIGHUP only
+    re-reads job definitions and schedules.
+    """
     if migrate:
         engine = make_engine(settings.effective_database_url)
         try:
@@ -39,9 +72,18 @@ async def serve(settings: Settings, *, migrate: bool = False) -> int:
             await engine.dispose()
     notifier = SystemdNotifier()
     metrics = Metrics()
-    readiness = Readiness(
-        stale_after=max(30.0, 3 * settings.scheduler_poll_seconds), metrics=metrics
-    )
+    readiness = Readiness(stale_after=_readiness_window(settings), metrics=metrics)
+    # The scheduler loop sends WATCHDOG=1: it must come round more often
+    # than systemd's watchdog expects, whatever the poll interval says.
+    poll_cap = notifier.watchdog_interval()
+    if poll_cap is not None and poll_cap < settings.scheduler_poll_seconds:
+        log.warning(
+            "serve.watchdog_shorter_than_poll",
+            watchdog_interval_seconds=poll_cap,
+            poll_seconds=settings.scheduler_poll_seconds,
+            using_seconds=poll_cap,
+        )
+    live = _Live(settings, poll_cap, reload)
     async with open_store(settings) as store:
 
         def record(report: SyncReport) -> None:
@@ -65,6 +107,7 @@ async def serve(settings: Settings, *, migrate: bool = False) -> int:
         scheduler = make_scheduler(
             store,
             settings,
+            poll_cap=poll_cap,
             on_tick=tick,
             on_report=record,
             on_lag=metrics.record_schedule_lag,
@@ -75,9 +118,11 @@ async def serve(settings: Settings, *, migrate: bool = False) -> int:
             async with anyio.create_task_group() as tg:
                 url = await tg.start(http.serve, settings.http_host, settings.http_port)
                 tg.start_soon(scheduler.run, name="scheduler")
-                tg.start_soon(
-                    _signals, tg, scheduler, readiness, notifier, settings, name="signals"
-                )
+                # Cancelled with the rest: it records what it posted and hands
+                # back what it had not.
+                dispatcher = make_dispatcher(store, settings, metrics=metrics)
+                tg.start_soon(dispatcher.run, name="webhook-dispatcher")
+                tg.start_soon(_signals, tg, scheduler, readiness, notifier, live, name="signals")
                 log.info(
                     "serve.started",
                     url=url,
@@ -98,12 +143,32 @@ async def serve(settings: Settings, *, migrate: bool = False) -> int:
     return 0
 
 
+def _reload_settings(live: _Live, scheduler: Scheduler, readiness: Readiness) -> None:
+    """Load the settings again and adopt what a running daemon can."""
+    if live.load is None:
+        return
+    new = live.load()
+    changed = [k for k in RESTART_ONLY if getattr(new, k) != getattr(live.settings, k)]
+    if changed:
+        log.warning("serve.reload_needs_restart", settings=changed)
+    configure_logging(new.log_level, new.log_format)
+    scheduler.reconfigure(scheduler_config(new, poll_cap=live.poll_cap), runner_config(new))
+    readiness.stale_after = _readiness_window(new)
+    live.settings = new
+    log.info(
+        "serve.reloaded",
+        poll_seconds=scheduler.config.poll_interval,
+        max_concurrent_jobs=new.max_concurrent_jobs,
+        log_level=new.log_level,
+    )
+
+
 async def _signals(
     tg: anyio.abc.TaskGroup,
     scheduler: Scheduler,
     readiness: Readiness,
     notifier: SystemdNotifier,
-    settings: Settings,
+    live: _Live,
 ) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
@@ -111,10 +176,11 @@ async def _signals(
                 notifier.reloading()
                 log.info("serve.reloading")
                 try:
+                    _reload_settings(live, scheduler, readiness)
                     await scheduler.reconcile()
                 except SyncdError as exc:
-                    # A bad job file or an unreachable database must not
-                    # take the daemon down: the old schedules stay.
+                    # A bad file or an unreachable database must not take the
+                    # daemon down: what was in force stays in force.
                     log.error("serve.reload_failed", error=str(exc))
                 scheduler.wake()
                 notifier.ready(status="reloaded")
@@ -123,9 +189,10 @@ async def _signals(
             notifier.stopping()
             readiness.mark_stopping()
             scheduler.request_stop()
-            with anyio.move_on_after(settings.stop_timeout_seconds) as scope:
+            timeout = live.settings.stop_timeout_seconds
+            with anyio.move_on_after(timeout) as scope:
                 await scheduler.stopped.wait()
             if scope.cancelled_caught:
-                log.warning("serve.stop_timeout", seconds=settings.stop_timeout_seconds)
+                log.warning("serve.stop_timeout", seconds=timeout)
                 tg.cancel_scope.cancel()
             return

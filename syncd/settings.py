@@ -90,6 +90,49 @@ class Settings(BaseSettings):
     progress: Literal["auto", "always", "never"] = Field(
         default="auto", description="progress bars for syncd run: auto = on a terminal"
     )
+    webhook_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="how often an idle webhook dispatcher looks for new events and due retries",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="seconds a webhook receiver has to answer a delivery"
+    )
+    webhook_max_concurrency: int = Field(
+        default=128, ge=1, description="webhook deliveries one dispatcher posts at once"
+    )
+    webhook_max_per_subscription: int = Field(
+        default=32,
+        ge=1,
+        description="webhook deliveries posted at once to one subscription: all a slow "
+        "receiver can hold of the concurrent posts",
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a claimed delivery is held before another dispatcher may take "
+        "it (at least twice the timeout is used)",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="longest wait before the first webhook retry"
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        default=21600.0,
+        gt=0,
+        description="longest wait between webhook retries (the wait doubles up to it, "
+        "randomized with full jitter)",
+    )
+    webhook_retry_window_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="how long after the first attempt a webhook delivery is retried before "
+        "it is dead-lettered",
+    )
+    event_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="change events (and their delivered webhooks) are pruned after this many days",
+    )
 
     @classmethod
     def settings_customise_sources(

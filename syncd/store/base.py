@@ -10,22 +10,28 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from syncd.domain import (
     Checkpoint,
+    EventType,
     FetchWindow,
     Integration,
     NormalizedRecord,
+    OutboxEvent,
     QuarantinedRecord,
     RunCounts,
     RunRecord,
     RunStatus,
     Schedule,
     ScheduleState,
+    SweepResult,
+    SweepScope,
     SyncMode,
     UpsertResult,
 )
+from syncd.errors import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,14 @@ class Store(abc.ABC):
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
+        window: FetchWindow | None = None,
+        scheduled_for: datetime | None = None,
     ) -> str:
         """Record a RUNNING run and return its id.
+
+        ``window`` is the fetch window a model run asks for: a deletion sweep
+        (even one approved later) only considers records inside it.
+        ``scheduled_for`` is the schedule fire time a scheduled run answers.
 
         For a model run, a RUNNING run of the same (integration, model) whose
         heartbeat is older than ``stale_after`` belonged to a process that
@@ -107,9 +119,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def finish_run(
-        self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
+        self,
+        run_id: str,
+        status: RunStatus,
+        counts: RunCounts,
+        error: str | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
-        """Record a run's end, counts and error."""
+        """Record a run's end, counts and error, with ``events`` in the same transaction."""
+
+    @abc.abstractmethod
+    async def add_events(self, events: Sequence[OutboxEvent]) -> None:
+        """Write events to the change outbox."""
+
+    @abc.abstractmethod
+    async def has_synced(self, integration_id: str, model: str | None) -> bool:
+        """True if a finished run stored the model (``None``: a whole sync) before.
+
+        Finished means SUCCESS or NEEDS_ATTENTION: a held sweep does not undo the
+        stored data. Running and failed runs do not count.
+        """
 
     @abc.abstractmethod
     async def list_runs(
@@ -148,14 +177,22 @@ class Store(abc.ABC):
         now: datetime,
         seen: Sequence[str] = (),
         source_hashes: Mapping[str, str] | None = None,
+        events: bool = True,
     ) -> UpsertResult:
         """Upsert one page, its change events, quarantine rows and checkpoint atomically.
 
-        Records whose content hash is unchanged only get ``last_seen``
-        refreshed; created and updated ones get an outbox event. ``seen`` are
-        x_ids the PMS returned unchanged at the source (not transformed
-        again): they count as unchanged. ``source_hashes`` (x_id → digest)
-        are stored with the records for the next run's comparison.
+        Records whose content hash is unchanged only get ``last_seen`` (and
+        the run id) refreshed, and so do quarantined ones: the PMS listed
+        them, so no sweep may take them for deleted. ``seen`` are x_ids the
+        PMS returned unchanged at the source (not transformed again): they
+        count as unchanged. ``source_hashes`` (x_id → digest) are stored with
+        the records for the next run's comparison.
+
+        With ``events``, created records get a DATA_NEW event (with the full
+        record), changed ones a DATA_UPDATE with the diff of their changed
+        fields, and soft-deleted ones seen again are undeleted with a
+        DATA_NEW marked ``"undeleted": true``. A record whose hash changed
+        but none of its fields (a lease whose links alone changed) gets no event.
         """
 
     @abc.abstractmethod
@@ -163,6 +200,35 @@ class Store(abc.ABC):
         self, integration_id: str, model: str, x_ids: Sequence[str]
     ) -> dict[str, str]:
         """x_id → stored source digest of the live records among ``x_ids``."""
+
+    @abc.abstractmethod
+    async def sweep(
+        self, scope: SweepScope, *, max_share: float, events: bool, now: datetime
+    ) -> SweepResult:
+        """Soft-delete the live records of ``scope`` the run did not see, under a guard.
+
+        Call it after the run stored its last page and before it finishes.
+        If the candidates exceed ``max_share`` of the scope, or would be the
+        whole non-empty scope, nothing is deleted and the result is ``held``.
+        Otherwise each candidate gets ``deleted_at`` and (with ``events``) a
+        DATA_DELETED event, all in one transaction.
+        """
+
+    @abc.abstractmethod
+    async def approve_sweep(
+        self, run_id: str, *, date_field: str | None, events: bool, now: datetime
+    ) -> SweepResult:
+        """Apply the sweep a NEEDS_ATTENTION model run held, without the guard.
+
+        The candidates are recomputed as the live records of the run's scope
+        last seen before the run started, so anything seen since is spared.
+        The run becomes SUCCESS with its deleted count. Raises
+        :class:`~syncd.errors.SweepError` for a run that is not held.
+        """
+
+    @abc.abstractmethod
+    async def dismiss_sweep(self, run_id: str) -> None:
+        """Drop the sweep a NEEDS_ATTENTION model run held (the run becomes SUCCESS)."""
 
     @abc.abstractmethod
     async def complete_checkpoint(
@@ -238,3 +304,292 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_records(self, integration_id: str, model: str) -> int:
         """Live (not deleted) records of a model."""
+
+
+# -- webhooks -----------------------------------------------------------------
+
+#: Every event type a subscription may trigger on.
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
+
+#: Event types about one record: the only ones a model filter applies to.
+DATA_EVENT_TYPES: frozenset[str] = frozenset({"DATA_NEW", "DATA_UPDATE", "DATA_DELETED"})
+
+
+class SubscriptionNotFound(StoreError):
+    """No webhook subscription has the given id."""
+
+
+class SubscriptionState(StrEnum):
+    """Whether a subscription is being delivered to (PAUSED ones keep queueing)."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one event stands with one subscription."""
+
+    #: Due (or being attempted, or waiting for a retry).
+    PENDING = "PENDING"
+    #: Queued behind an earlier event of the same record; PENDING once that one ends.
+    WAITING = "WAITING"
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A webhook endpoint and what it wants to hear about."""
+
+    id: str
+    url: str
+    triggers: tuple[str, ...]
+    #: None: every model.
+    models: tuple[str, ...] | None
+    headers: Mapping[str, str]
+    #: ``whsec_…``; encrypted at rest.
+    secret: str
+    state: SubscriptionState = SubscriptionState.ACTIVE
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def matches(self, event_type: str, model: str | None) -> bool:
+        """True if an event of this type (about a record of ``model``) goes to this endpoint."""
+        if event_type not in self.triggers:
+            return False
+        if self.models is None or event_type not in DATA_EVENT_TYPES or model is None:
+            return True
+        return model in self.models
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One outbox event, with the ``data`` object of its webhook body."""
+
+    id: int
+    type: str
+    created_at: datetime
+    integration_id: str
+    model: str | None
+    record_id: str | None
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery a dispatcher holds until its lease ends."""
+
+    id: int
+    subscription_id: str
+    event_id: int
+    #: Attempts made before this one.
+    attempts: int
+    first_attempt_at: datetime | None
+    #: None when the event was pruned meanwhile.
+    event: ChangeEvent | None
+    #: The record whose events go out in order (None: no order to keep).
+    order_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Claimed deliveries and the subscriptions they go to (secrets decrypted)."""
+
+    deliveries: list[ClaimedDelivery]
+    subscriptions: Mapping[str, Subscription]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """The result of one attempt and what becomes of the delivery."""
+
+    delivery_id: int
+    subscription_id: str
+    event_id: int
+    #: 1 for the first attempt.
+    attempt: int
+    attempted_at: datetime
+    latency_ms: float
+    status_code: int | None
+    error: str | None
+    response: str | None
+    #: DELIVERED, PENDING (retry at ``next_attempt_at``) or DEAD.
+    status: DeliveryStatus
+    next_attempt_at: datetime | None = None
+    #: The delivery's record key: its next event is released when this one ends.
+    order_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One event's delivery to one subscription, as the log shows it."""
+
+    subscription_id: str
+    event_id: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One HTTP attempt of a delivery."""
+
+    subscription_id: str
+    event_id: int
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkProbe:
+    """What a dispatcher's idle poll learns in one query."""
+
+    #: Events (or ids skipped over earlier) wait to be fanned out.
+    fan_out_due: bool
+    #: The earliest next attempt among deliveries of active subscriptions.
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """Rows removed by a retention prune."""
+
+    events: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+
+
+class WebhookStore(abc.ABC):
+    """Webhook subscriptions, their delivery queue and the change feed.
+
+    Every method is one transaction. Deliveries are made from the outbox
+    (``change_events``) by :meth:`fan_out`; dispatchers then :meth:`claim`
+    due ones, post them and :meth:`record_outcomes`.
+    """
+
+    # -- subscriptions --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_subscription(self, subscription: Subscription) -> Subscription:
+        """Insert a subscription (secret encrypted); it hears only of events from now on."""
+
+    @abc.abstractmethod
+    async def get_subscription(self, subscription_id: str) -> Subscription:
+        """One subscription; raises :class:`SubscriptionNotFound`."""
+
+    @abc.abstractmethod
+    async def list_subscriptions(self) -> list[Subscription]:
+        """All subscriptions, oldest first."""
+
+    @abc.abstractmethod
+    async def remove_subscription(self, subscription_id: str) -> None:
+        """Delete a subscription with its queued deliveries and their log."""
+
+    @abc.abstractmethod
+    async def set_subscription_state(self, subscription_id: str, state: SubscriptionState) -> None:
+        """Pause (deliveries keep queueing) or resume a subscription."""
+
+    @abc.abstractmethod
+    async def set_subscription_secret(self, subscription_id: str, secret: str) -> None:
+        """Replace a subscription's signing secret (effective for the next claim)."""
+
+    @abc.abstractmethod
+    async def delivery_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
+        """Pending, waiting and dead deliveries per subscription id."""
+
+    # -- delivery -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def probe(self) -> WorkProbe:
+        """Whether fan-out has work and when the next delivery is due (one cheap query)."""
+
+    @abc.abstractmethod
+    async def fan_out(self, now: datetime, *, limit: int, hold: timedelta) -> int:
+        """Queue deliveries for up to ``limit`` new events; returns the events read.
+
+        Events go to every subscription (active or paused) whose triggers and
+        model filter match; an event of a record that already has one queued
+        for the subscription is WAITING behind it. The deliveries and the
+        advanced cursor commit together, and only one fan-out runs at a time.
+        Ids skipped over because their transaction had not committed yet are
+        looked for again for ``hold``.
+        """
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        now: datetime,
+        *,
+        lease_until: datetime,
+        limit: int,
+        per_subscription: int,
+        held: Mapping[str, int] | None = None,
+    ) -> Claim:
+        """Lease up to ``limit`` due deliveries of active subscriptions until ``lease_until``.
+
+        A subscription gets at most ``per_subscription`` minus the deliveries
+        of it the caller already holds (``held``: subscription id → count).
+        Only PENDING deliveries are claimed, and a record has at most one
+        PENDING per subscription, so its events go out in order. Several
+        dispatchers never claim the same delivery: PostgreSQL skips rows
+        others are claiming, SQLite serializes claimers with BEGIN IMMEDIATE.
+        """
+
+    @abc.abstractmethod
+    async def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
+        """Hand claimed deliveries back unattempted: due again at ``now``."""
+
+    @abc.abstractmethod
+    async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Apply attempt outcomes to their deliveries and append them to the attempt log.
+
+        A delivery that ends (DELIVERED or DEAD) releases the next WAITING
+        event of its record to PENDING.
+        """
+
+    @abc.abstractmethod
+    async def replay(
+        self,
+        now: datetime,
+        *,
+        subscription_id: str | None = None,
+        dead_only: bool = False,
+        since: datetime | None = None,
+        event_id: int | None = None,
+    ) -> int:
+        """Queue matching delivered or dead deliveries again (attempts reset); returns how many.
+
+        Per record they queue in event order, behind anything already queued.
+        """
+
+    @abc.abstractmethod
+    async def delivery_log(self, event_id: int) -> tuple[list[DeliveryRecord], list[AttemptRecord]]:
+        """An event's deliveries and every attempt made, oldest first."""
+
+    # -- change feed ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_events(
+        self, *, after: int = 0, model: str | None = None, limit: int = 100
+    ) -> list[ChangeEvent]:
+        """Events with ids above ``after`` (the cursor), in id order."""
+
+    @abc.abstractmethod
+    async def get_event(self, event_id: int) -> ChangeEvent | None:
+        """One event by id."""
+
+    @abc.abstractmethod
+    async def prune_events(self, before: datetime, *, batch: int = 5000) -> PruneCounts:
+        """Delete events created before ``before`` with their delivered and dead deliveries.
+
+        Events still queued for some subscription are kept, and so is the
+        newest event (its id keeps SQLite from handing out old ids again).
+        """

@@ -16,6 +16,7 @@ written by either path read back identically through SQLAlchemy.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,8 +35,11 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from syncd.store.types import UTCDateTime
 
@@ -329,3 +333,152 @@ def keyed_delete(dialect: str, table: Table, key: str, *extra: str) -> KeyedDele
         conds = "".join(f" AND {c} = ?" for c in extra)
         sql = f"DELETE FROM {table.name} WHERE integration_id = ?{conds} AND {key} IN ({{marks}})"
     return KeyedDelete(dialect, sql)
+
+
+# -- deletion sweeps -----------------------------------------------------------
+
+#: Records soft-deleted per statement on PostgreSQL: bounds the size of one
+#: UPDATE … RETURNING and its event insert, not the transaction.
+SWEEP_BATCH = 50_000
+
+
+def _sqlite_dashed_uuid(column: str) -> str:
+    # SQLite stores UUIDs as 32 hex digits; events show the usual dashed form.
+    parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
+    return " || '-' || ".join(f"substr({column}, {a}, {n})" for a, n in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepStatements:
+    """Counting and soft-deleting the unseen records of a sweep's scope, in SQL.
+
+    The scope is ``integration_id = :iid AND deleted_at IS NULL`` plus an
+    optional date window on one column; "unseen" is a predicate given by the
+    caller (not refreshed by the run, or last seen before a given time).
+    Nothing is read into Python but two counts.
+    """
+
+    dialect: str
+    table: Table
+
+    def _where(
+        self, alias: str, date_field: str | None, since: object, until: object, unseen: str
+    ) -> str:
+        p = f"{alias}." if alias else ""
+        conds = [f"{p}integration_id = :iid", f"{p}deleted_at IS NULL"]
+        if since is not None:
+            conds.append(f"{p}{date_field} >= :since")
+        if until is not None:
+            conds.append(f"{p}{date_field} < :until")
+        if unseen:
+            conds.append(unseen.replace("{p}", p))
+        return " AND ".join(conds)
+
+    def _statement(self, sql: str, date_field: str | None, params: dict[str, Any]) -> TextClause:
+        """``sql`` with the parameters it names bound, typed like the columns they meet."""
+        out = []
+        for name, value in params.items():
+            if not re.search(rf":{name}\b", sql):
+                continue
+            if name in ("since", "until") and date_field is not None:
+                column_type = self.table.c[date_field].type
+                day = isinstance(column_type, Date) and isinstance(value, datetime)
+                out.append(bindparam(name, value.date() if day else value, type_=column_type))
+            elif isinstance(value, datetime):
+                out.append(bindparam(name, value, type_=UTCDateTime()))
+            else:
+                out.append(bindparam(name, value))
+        return text(sql).bindparams(*out)
+
+    async def count(
+        self,
+        conn: AsyncConnection,
+        params: dict[str, Any],
+        date_field: str | None,
+        unseen: str,
+    ) -> tuple[int, int]:
+        """(live records in scope, those matching ``unseen``) in one scan."""
+        where = self._where("t", date_field, params.get("since"), params.get("until"), "")
+        flag = unseen.replace("{p}", "t.")
+        sql = (
+            f"SELECT count(*), coalesce(sum(CASE WHEN {flag} THEN 1 ELSE 0 END), 0) "
+            f"FROM {self.table.name} AS t WHERE {where}"
+        )
+        row = (await conn.execute(self._statement(sql, date_field, params))).one()
+        return int(row[0]), int(row[1])
+
+    async def soft_delete(
+        self,
+        conn: AsyncConnection,
+        params: dict[str, Any],
+        date_field: str | None,
+        unseen: str,
+        *,
+        events: bool,
+    ) -> int:
+        """Set ``deleted_at`` of the unseen records (and write DATA_DELETED events).
+
+        ``params`` must hold ``iid``, ``now`` and, with ``events``, ``vendor``,
+        ``model`` and ``run_id`` (the events' job). Returns the records deleted.
+        """
+        t = self.table.name
+        since, until = params.get("since"), params.get("until")
+        cols = (
+            "integration_id, integration_vendor, model, record_id, x_id, event_type, run_id, "
+            "payload, created_at"
+        )
+        if self.dialect == "postgresql":
+            where = self._where("t", date_field, since, until, unseen)
+            cand = f"WITH cand AS (SELECT t.id FROM {t} AS t WHERE {where} LIMIT {SWEEP_BATCH})"
+            # The UPDATE repeats the predicate: a row refreshed by a concurrent
+            # run while this one waited for its lock is re-checked and spared.
+            update = (
+                f"UPDATE {t} AS t SET deleted_at = :now, updated_at = :now FROM cand "
+                f"WHERE t.id = cand.id AND {where}"
+            )
+            if events:
+                payload = (
+                    "jsonb_build_object('integration_id', CAST(:iid AS text), "
+                    "'vendor', CAST(:vendor AS text), 'model', CAST(:model AS text), "
+                    "'record_id', CAST(g.id AS text), 'x_id', g.x_id, "
+                    "'property_id', CAST(g.property_id AS text), "
+                    "'job_id', CAST(:run_id AS text))"
+                )
+                sql = (
+                    f"{cand}, gone AS ({update} RETURNING t.id, t.x_id, t.property_id) "
+                    f"INSERT INTO change_events ({cols}) "
+                    f"SELECT :iid, :vendor, :model, g.id, g.x_id, 'DATA_DELETED', :run_id, "
+                    f"{payload}, :now FROM gone AS g"
+                )
+            else:
+                sql = f"{cand} {update}"
+            stmt = self._statement(sql, date_field, params)
+            total = 0
+            while True:
+                done = int((await conn.execute(stmt)).rowcount)
+                total += done
+                if done < SWEEP_BATCH:
+                    return total
+        # SQLite has one writer at a time: within this transaction the INSERT
+        # and the UPDATE see the same rows.
+        where = self._where("", date_field, since, until, unseen)
+        if events:
+            payload = (
+                "json_object('integration_id', :iid, 'vendor', :vendor, 'model', :model, "
+                f"'record_id', {_sqlite_dashed_uuid('id')}, 'x_id', x_id, "
+                f"'property_id', {_sqlite_dashed_uuid('property_id')}, 'job_id', :run_id)"
+            )
+            insert = (
+                f"INSERT INTO change_events ({cols}) "
+                f"SELECT :iid, :vendor, :model, id, x_id, 'DATA_DELETED', :run_id, "
+                f"{payload}, :now FROM {t} WHERE {where}"
+            )
+            await conn.execute(self._statement(insert, date_field, params))
+        update = f"UPDATE {t} SET deleted_at = :now, updated_at = :now WHERE {where}"
+        result = await conn.execute(self._statement(update, date_field, params))
+        return int(result.rowcount)
+
+
+def sweep_statements(dialect: str, table: Table) -> SweepStatements:
+    """The sweep statements of a model table."""
+    return SweepStatements(dialect, table)

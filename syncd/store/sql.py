@@ -3,37 +3,55 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, exists, func, or_, select, text, tuple_
+from sqlalchemy import (
+    Table,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from syncd.crypto import Cipher
+from syncd.diff import diff, json_record
 from syncd.domain import (
     COUNT_FIELDS,
+    SYNCED_STATUSES,
     Checkpoint,
     Environment,
+    EventType,
     FetchWindow,
     Integration,
     NormalizedRecord,
+    OutboxEvent,
     QuarantinedRecord,
     RunCounts,
     RunRecord,
     RunStatus,
     Schedule,
     ScheduleState,
+    SweepResult,
+    SweepScope,
     SyncMode,
     UpsertResult,
     record_key,
 )
-from syncd.errors import IntegrationNotFound, RunConflict, StoreError
+from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SweepError
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
-from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
+from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements, sweep_statements
 from syncd.store.engine import translate_errors
 from syncd.store.tables import (
     MODEL_TABLES,
@@ -45,6 +63,9 @@ from syncd.store.tables import (
     schedules,
     sync_runs,
 )
+
+#: Inline, not a bound parameter: see SqlStore._claimable.
+_ACTIVE: ColumnElement[str] = literal_column("'ACTIVE'")
 
 
 def _now() -> datetime:
@@ -65,6 +86,12 @@ class SqlStore(Store):
         # carry the same keys.
         self._model_columns = {name: tuple(c.name for c in m.columns) for name, m in MODELS.items()}
         self._link_columns = tuple(c.name for c in LINK_COLUMNS)
+        # The fields an event's record and diff show: the record's data, not
+        # the store's bookkeeping (last_seen, hashes, run id, timestamps).
+        self._event_fields = {
+            name: ("x_property_id", "property_id", *cols, "custom_data")
+            for name, cols in self._model_columns.items()
+        }
         self._keyed = {name: keyed_statements(dialect, t) for name, t in MODEL_TABLES.items()}
         self._inserts = {
             name: bulk_insert(
@@ -85,6 +112,7 @@ class SqlStore(Store):
             for name in MODELS
         }
         self._link_delete = keyed_delete(dialect, residents_to_leases, "x_lease_id")
+        self._sweeps = {name: sweep_statements(dialect, t) for name, t in MODEL_TABLES.items()}
         self._quarantine_delete = keyed_delete(dialect, quarantine, "x_id", "model")
         self._event_insert = bulk_insert(
             dialect,
@@ -98,6 +126,7 @@ class SqlStore(Store):
                 "event_type",
                 "run_id",
                 "diff",
+                "payload",
                 "created_at",
             ),
         )
@@ -235,6 +264,8 @@ class SqlStore(Store):
         parent_run_id: str | None = None,
         root_run_id: str | None = None,
         stale_after: timedelta = DEFAULT_STALE_AFTER,
+        window: FetchWindow | None = None,
+        scheduled_for: datetime | None = None,
     ) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
@@ -256,6 +287,9 @@ class SqlStore(Store):
                             status=RunStatus.RUNNING.value,
                             started_at=now,
                             heartbeat_at=now,
+                            scheduled_for=scheduled_for,
+                            window_since=window.since if window else None,
+                            window_until=window.until if window else None,
                         )
                     )
             except IntegrityError as exc:
@@ -306,12 +340,62 @@ class SqlStore(Store):
             )
 
     async def finish_run(
-        self, run_id: str, status: RunStatus, counts: RunCounts, error: str | None = None
+        self,
+        run_id: str,
+        status: RunStatus,
+        counts: RunCounts,
+        error: str | None = None,
+        events: Sequence[OutboxEvent] = (),
     ) -> None:
+        now = _now()
         values: dict[str, Any] = counts.as_dict()
-        values |= {"status": status.value, "ended_at": _now(), "error": error}
+        values |= {"status": status.value, "ended_at": now, "error": error}
         async with translate_errors(), self.engine.begin() as conn:
             await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(**values))
+            await self._write_events(conn, events, now)
+
+    async def add_events(self, events: Sequence[OutboxEvent]) -> None:
+        if not events:
+            return
+        async with translate_errors(), self.engine.begin() as conn:
+            await self._write_events(conn, events, _now())
+
+    @staticmethod
+    async def _write_events(
+        conn: AsyncConnection, events: Sequence[OutboxEvent], now: datetime
+    ) -> None:
+        if not events:
+            return
+        await conn.execute(
+            change_events.insert(),
+            [
+                {
+                    "integration_id": e.integration_id,
+                    "integration_vendor": e.vendor,
+                    "model": e.model,
+                    "record_id": e.record_id,
+                    "x_id": e.x_id,
+                    "event_type": e.event_type.value,
+                    "run_id": e.run_id,
+                    "diff": None,
+                    "payload": dict(e.payload),
+                    "created_at": now,
+                }
+                for e in events
+            ],
+        )
+
+    async def has_synced(self, integration_id: str, model: str | None) -> bool:
+        query = select(sync_runs.c.id).where(
+            sync_runs.c.integration_id == integration_id,
+            sync_runs.c.status.in_([s.value for s in SYNCED_STATUSES]),
+        )
+        if model is None:
+            query = query.where(sync_runs.c.parent_run_id.is_(None))
+        else:
+            query = query.where(sync_runs.c.model == model)
+        async with translate_errors(), self.engine.connect() as conn:
+            return (await conn.execute(query.limit(1))).first() is not None
 
     @staticmethod
     def _run(row: Any) -> RunRecord:
@@ -329,6 +413,7 @@ class SqlStore(Store):
             ended_at=row.ended_at,
             counts=RunCounts(**{name: getattr(row, name) for name in COUNT_FIELDS}),
             error=row.error,
+            scheduled_for=row.scheduled_for,
         )
 
     async def list_runs(
@@ -411,6 +496,7 @@ class SqlStore(Store):
         now: datetime,
         seen: Sequence[str] = (),
         source_hashes: Mapping[str, str] | None = None,
+        events: bool = True,
     ) -> UpsertResult:
         iid = integration.id
         # A PMS may repeat a record within a page; the last copy wins.
@@ -431,11 +517,31 @@ class SqlStore(Store):
                 else:
                     unchanged.append(x_id)
             if changed:
+                previous: dict[str, dict[str, Any]] = {}
+                if events:
+                    # One look-up per page for the diffs, before the rows change.
+                    live = [
+                        r.x_id for r in changed if r.x_id in existing and not existing[r.x_id][2]
+                    ]
+                    previous = await self._previous_values(conn, model, iid, live)
                 await self._write_records(
-                    conn, integration, model, changed, existing, source_hashes or {}, progress, now
+                    conn,
+                    integration,
+                    model,
+                    changed,
+                    existing,
+                    source_hashes or {},
+                    progress,
+                    now,
+                    previous if events else None,
                 )
-            if unchanged:
-                await keyed.touch(conn, iid, unchanged, now, progress.run_id)
+            # The PMS listed the quarantined records too: refreshing them keeps
+            # a deletion sweep from taking them for deleted.
+            touched = unchanged + [
+                q.x_id for q in quarantined if q.x_id is not None and q.x_id not in by_x
+            ]
+            if touched:
+                await keyed.touch(conn, iid, touched, now, progress.run_id)
             if quarantined:
                 await conn.execute(
                     quarantine.insert(),
@@ -478,14 +584,20 @@ class SqlStore(Store):
         integration: Integration,
         model: str,
         records: list[NormalizedRecord],
-        existing: Mapping[str, object],
+        existing: Mapping[str, tuple[str, str | None, bool]],
         source_hashes: Mapping[str, str],
         progress: PageProgress,
         now: datetime,
+        previous: Mapping[str, Mapping[str, Any]] | None,
     ) -> None:
-        """Upsert changed records, their links, events; clear their quarantine entries."""
+        """Upsert changed records, their links, events; clear their quarantine entries.
+
+        ``previous`` holds the stored fields of updated records (for diffs);
+        None writes no events.
+        """
         iid, vendor, run_id = integration.id, integration.vendor, progress.run_id
         columns = self._model_columns[model]
+        fields = self._event_fields[model]
         new_rows: list[tuple[Any, ...]] = []
         changed_rows: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
@@ -513,8 +625,15 @@ class SqlStore(Store):
                     *[values.get(c) for c in columns],
                 )
             )
-            event = "DATA_UPDATE" if is_update else "DATA_NEW"
-            events.append((iid, vendor, model, rid, rec.x_id, event, run_id, None, now))
+            if previous is not None:
+                event = self._data_event(
+                    integration, model, rec, rid, existing, previous, fields, run_id
+                )
+                if event is not None:
+                    kind, change, payload = event
+                    events.append(
+                        (iid, vendor, model, rid, rec.x_id, kind, run_id, change, payload, now)
+                    )
         # New records are plain inserts (COPY on PostgreSQL): the look-up in
         # this transaction found none of them, and one run per (integration,
         # model) at a time means no one else writes them meanwhile.
@@ -531,6 +650,65 @@ class SqlStore(Store):
         )
         if has_quarantine.first() is not None:
             await self._quarantine_delete.execute(conn, iid, [r.x_id for r in records], model)
+
+    @staticmethod
+    def _data_event(
+        integration: Integration,
+        model: str,
+        rec: NormalizedRecord,
+        rid: str,
+        existing: Mapping[str, tuple[str, str | None, bool]],
+        previous: Mapping[str, Mapping[str, Any]],
+        fields: Sequence[str],
+        run_id: str,
+    ) -> tuple[str, dict[str, Any] | None, dict[str, Any]] | None:
+        """(event type, diff, payload) of a written record; None if no field changed."""
+        values = rec.values
+        if values.get("custom_data") is None:
+            # Stored as {} (see the row above): the same in the event and diff.
+            values = {**values, "custom_data": {}}
+        payload: dict[str, Any] = {
+            "integration_id": integration.id,
+            "vendor": integration.vendor,
+            "model": model,
+            "record_id": f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}",
+            "x_id": rec.x_id,
+            "property_id": json_record(values, ("property_id",))["property_id"],
+            "job_id": run_id,
+        }
+        known = existing.get(rec.x_id)
+        if known is None or known[2]:
+            payload["record"] = json_record(values, fields)
+            if known is not None:
+                payload["undeleted"] = True
+            return EventType.DATA_NEW.value, None, payload
+        change = diff(previous.get(rec.x_id, {}), values, fields)
+        if not change:
+            return None
+        payload["diff"] = change.as_json()
+        return EventType.DATA_UPDATE.value, payload["diff"], payload
+
+    async def _previous_values(
+        self, conn: AsyncConnection, model: str, integration_id: str, x_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """x_id → the stored event fields of these records, in one query per page."""
+        if not x_ids:
+            return {}
+        table = MODEL_TABLES[model]
+        fields = self._event_fields[model]
+        query = select(table.c.x_id, *(table.c[f] for f in fields)).where(
+            table.c.integration_id == integration_id
+        )
+        rows: list[Any] = []
+        if self.engine.dialect.name == "postgresql":
+            # = ANY(array): one parameter, an index look-up per key.
+            keys = bindparam("x_ids", list(x_ids), type_=postgresql.ARRAY(table.c.x_id.type))
+            rows.extend(await conn.execute(query.where(table.c.x_id == any_(keys))))
+        else:
+            for i in range(0, len(x_ids), 900):
+                chunk = list(x_ids[i : i + 900])
+                rows.extend(await conn.execute(query.where(table.c.x_id.in_(chunk))))
+        return {r.x_id: {f: r._mapping[f] for f in fields} for r in rows}
 
     async def _replace_links(
         self,
@@ -594,6 +772,145 @@ class SqlStore(Store):
                     "window_until": None,
                     "updated_at": _now(),
                 },
+            )
+
+    # -- deletions ------------------------------------------------------------
+
+    async def sweep(
+        self, scope: SweepScope, *, max_share: float, events: bool, now: datetime
+    ) -> SweepResult:
+        # Not refreshed by this run: every record it fetched (created,
+        # updated, unchanged or quarantined) carries its run id.
+        unseen = "({p}last_run_id IS NULL OR {p}last_run_id <> :run_id)"
+        async with translate_errors(), self.engine.begin() as conn:
+            return await self._sweep(
+                conn, scope, unseen, {}, max_share=max_share, events=events, now=now
+            )
+
+    async def _sweep(
+        self,
+        conn: AsyncConnection,
+        scope: SweepScope,
+        unseen: str,
+        extra: dict[str, Any],
+        *,
+        max_share: float | None,
+        events: bool,
+        now: datetime,
+    ) -> SweepResult:
+        """Count the scope and its unseen records; unless the guard holds, soft-delete them."""
+        table = MODEL_TABLES[scope.model]
+        if scope.windowed and (scope.date_field is None or scope.date_field not in table.c):
+            return SweepResult(
+                skipped="the run asked for a date window and the model stores no date "
+                "to tell which records lie inside it"
+            )
+        params: dict[str, Any] = {
+            "iid": scope.integration_id,
+            "vendor": scope.vendor,
+            "model": scope.model,
+            "run_id": scope.run_id,
+            "since": scope.window.since,
+            "until": scope.window.until,
+            "now": now,
+            **extra,
+        }
+        statements = self._sweeps[scope.model]
+        total, candidates = await statements.count(conn, params, scope.date_field, unseen)
+        share = 1.0 if max_share is None else max_share
+        # A PMS answering with an empty list would have the whole scope go:
+        # that is never taken on trust, whatever the threshold.
+        held = (
+            max_share is not None
+            and candidates > 0
+            and (candidates > max_share * total or candidates == total)
+        )
+        if held or candidates == 0:
+            return SweepResult(total, candidates, 0, held, share)
+        deleted = await statements.soft_delete(
+            conn, params, scope.date_field, unseen, events=events
+        )
+        return SweepResult(total, candidates, deleted, False, share)
+
+    async def _held_run(self, conn: AsyncConnection, run_id: str) -> Any:
+        row = (await conn.execute(select(sync_runs).where(sync_runs.c.id == run_id))).first()
+        if row is None:
+            raise SweepError(f"no run {run_id!r}")
+        if row.model is None or row.status != RunStatus.NEEDS_ATTENTION.value:
+            raise SweepError(
+                f"run {run_id} holds no sweep (status {row.status}"
+                f"{', a whole sync: name one of its model runs' if row.model is None else ''})"
+            )
+        return row
+
+    async def _resolve_held(self, conn: AsyncConnection, row: Any, deleted: int, note: str) -> None:
+        """Mark a held model run SUCCESS; its root too once nothing else in it is held or failed."""
+        await conn.execute(
+            sync_runs.update()
+            .where(sync_runs.c.id == row.id)
+            .values(
+                status=RunStatus.SUCCESS.value,
+                deleted=row.deleted + deleted,
+                error=f"{row.error}; {note}" if row.error else note,
+            )
+        )
+        if row.root_run_id is None or row.root_run_id == row.id:
+            return
+        others = await conn.execute(
+            select(sync_runs.c.id)
+            .where(
+                sync_runs.c.root_run_id == row.root_run_id,
+                sync_runs.c.id != row.root_run_id,
+                sync_runs.c.status != RunStatus.SUCCESS.value,
+            )
+            .limit(1)
+        )
+        if others.first() is None:
+            await conn.execute(
+                sync_runs.update()
+                .where(
+                    sync_runs.c.id == row.root_run_id,
+                    sync_runs.c.status == RunStatus.NEEDS_ATTENTION.value,
+                )
+                .values(status=RunStatus.SUCCESS.value)
+            )
+
+    async def approve_sweep(
+        self, run_id: str, *, date_field: str | None, events: bool, now: datetime
+    ) -> SweepResult:
+        async with translate_errors(), self.engine.begin() as conn:
+            row = await self._held_run(conn, run_id)
+            scope = SweepScope(
+                integration_id=row.integration_id,
+                vendor=row.vendor,
+                model=row.model,
+                run_id=row.id,
+                window=FetchWindow(since=row.window_since, until=row.window_until),
+                date_field=date_field,
+            )
+            # Recomputed now, not remembered: a record seen by any run since
+            # the held one started is spared.
+            result = await self._sweep(
+                conn,
+                scope,
+                "{p}last_seen < :seen_before",
+                {"seen_before": row.started_at},
+                max_share=None,
+                events=events,
+                now=now,
+            )
+            if result.skipped:
+                # Nothing was written: the run stays held for another look.
+                raise SweepError(f"run {run_id}: {result.describe()}")
+            note = f"sweep approved {now:%Y-%m-%d %H:%M:%S} UTC: {result.deleted} deleted"
+            await self._resolve_held(conn, row, result.deleted, note)
+        return result
+
+    async def dismiss_sweep(self, run_id: str) -> None:
+        async with translate_errors(), self.engine.begin() as conn:
+            row = await self._held_run(conn, run_id)
+            await self._resolve_held(
+                conn, row, 0, f"sweep dismissed {_now():%Y-%m-%d %H:%M:%S} UTC"
             )
 
     # -- schedules ----------------------------------------------------------
@@ -682,41 +999,69 @@ class SqlStore(Store):
         async with translate_errors(), self.engine.begin() as conn:
             return int((await conn.execute(stmt)).rowcount)
 
+    @staticmethod
+    def _claimable(now: datetime, *, expired: bool) -> list[Any]:
+        """Predicates of schedules :meth:`claim_due` may take, in two disjoint sets.
+
+        Free rows (never leased or released) and rows whose lease expired are
+        separate queries so each matches one partial index; ``'ACTIVE'`` is
+        spelled inline because a bound parameter would not let the planner
+        (PostgreSQL's generic plans, SQLite's) prove the index predicate.
+        """
+        busy = schedules.alias("busy")
+        leased = (
+            and_(schedules.c.lease_owner.is_not(None), schedules.c.lease_expires_at < now)
+            if expired
+            else schedules.c.lease_owner.is_(None)
+        )
+        return [
+            schedules.c.state == _ACTIVE,
+            leased,
+            # One job of an integration at a time: its jobs share the PMS's
+            # rate limit and the same models.
+            ~exists().where(
+                busy.c.integration_id == schedules.c.integration_id,
+                busy.c.lease_owner.is_not(None),
+                busy.c.lease_expires_at >= now,
+            ),
+        ]
+
     async def claim_due(
         self, node: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Schedule]:
-        busy = schedules.alias("busy")
-        due = (
-            select(schedules.c.integration_id, schedules.c.job)
-            .where(
-                schedules.c.state == ScheduleState.ACTIVE.value,
-                schedules.c.next_run_at <= now,
-                or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at < now),
-                # One job of an integration at a time: its jobs share the
-                # PMS's rate limit and the same models.
-                ~exists().where(
-                    busy.c.integration_id == schedules.c.integration_id,
-                    busy.c.lease_expires_at >= now,
-                ),
+        postgres = self.engine.dialect.name == "postgresql"
+
+        def claim(expired: bool, n: int) -> Any:
+            due = (
+                select(schedules.c.integration_id, schedules.c.job)
+                .where(*self._claimable(now, expired=expired), schedules.c.next_run_at <= now)
+                .order_by(schedules.c.next_run_at)
+                .limit(n)
             )
-            .order_by(schedules.c.next_run_at)
-            .limit(limit)
-        )
-        if self.engine.dialect.name == "postgresql":
-            # Rows another node is claiming right now are skipped, not waited for.
-            due = due.with_for_update(skip_locked=True)
-        stmt = (
-            schedules.update()
-            .where(tuple_(schedules.c.integration_id, schedules.c.job).in_(due))
-            .values(lease_owner=node, lease_expires_at=now + lease, updated_at=now)
-            .returning(*schedules.c)
-        )
+            if postgres:
+                # Rows another node is claiming right now are skipped, not waited for.
+                due = due.with_for_update(skip_locked=True)
+            return (
+                schedules.update()
+                .where(tuple_(schedules.c.integration_id, schedules.c.job).in_(due))
+                .values(lease_owner=node, lease_expires_at=now + lease, updated_at=now)
+                .returning(*schedules.c)
+            )
+
+        async def claim_both(conn: AsyncConnection) -> list[Any]:
+            # Expired leases first: they are rare, and a dead node's job has
+            # waited longest.
+            rows = list((await conn.execute(claim(True, limit))).all())
+            if len(rows) < limit:
+                rows += (await conn.execute(claim(False, limit - len(rows)))).all()
+            return rows
+
         async with translate_errors():
-            if self.engine.dialect.name == "postgresql":
+            if postgres:
                 async with self.engine.begin() as conn:
-                    rows = (await conn.execute(stmt)).all()
+                    rows = await claim_both(conn)
             else:
-                rows = await self._sqlite_immediate(stmt)
+                rows = await self._sqlite_immediate(claim_both)
         claimed = sorted((self._schedule(r) for r in rows), key=lambda s: (s.next_run_at, s.job))
         # Two due jobs of one integration can be picked in the same pass:
         # keep the first, hand the others back untouched.
@@ -741,14 +1086,16 @@ class SqlStore(Store):
                 )
         return kept
 
-    async def _sqlite_immediate(self, stmt: Any) -> list[Any]:
+    async def _sqlite_immediate(
+        self, work: Callable[[AsyncConnection], Awaitable[list[Any]]]
+    ) -> list[Any]:
         # BEGIN IMMEDIATE takes the write lock before reading, so two claimers
         # never both read the same free row (a deferred transaction would).
         async with self.engine.connect() as plain:
             conn = await plain.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
-                rows = list((await conn.execute(stmt)).all())
+                rows = await work(conn)
             except BaseException:
                 await conn.exec_driver_sql("ROLLBACK")
                 raise
@@ -756,22 +1103,20 @@ class SqlStore(Store):
             return rows
 
     async def next_due_at(self, now: datetime) -> datetime | None:
-        busy = schedules.alias("busy")
         # The same predicates as claim_due, so an expired lease counts as free.
-        query = select(func.min(schedules.c.next_run_at)).where(
-            schedules.c.state == ScheduleState.ACTIVE.value,
-            or_(schedules.c.lease_expires_at.is_(None), schedules.c.lease_expires_at < now),
-            ~exists().where(
-                busy.c.integration_id == schedules.c.integration_id,
-                busy.c.lease_expires_at >= now,
-            ),
-        )
         async with translate_errors(), self.engine.connect() as conn:
-            value = (await conn.execute(query)).scalar()
-        # SQLite returns the raw text of an aggregate: read it as a timestamp.
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-        return value if value is None else value.astimezone(UTC)
+            found = []
+            for expired in (False, True):
+                query = select(func.min(schedules.c.next_run_at)).where(
+                    *self._claimable(now, expired=expired)
+                )
+                value = (await conn.execute(query)).scalar()
+                # SQLite returns the raw text of an aggregate: read it as a timestamp.
+                if isinstance(value, str):
+                    value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+                if value is not None:
+                    found.append(value.astimezone(UTC))
+        return min(found, default=None)
 
     async def renew_leases(
         self, node: str, keys: Sequence[tuple[str, str]], until: datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -148,6 +149,12 @@ sync_runs = Table(
     # Refreshed with every stored page; a RUNNING run without a recent
     # heartbeat belongs to a process that died and may be taken over.
     Column("heartbeat_at", UTCDateTime()),
+    # The fire time a scheduled run answers: one run per fire, checkable.
+    Column("scheduled_for", UTCDateTime()),
+    # The fetch window the run asked for: a sweep (or its later approval)
+    # only considers records inside it.
+    Column("window_since", UTCDateTime()),
+    Column("window_until", UTCDateTime()),
     Index(None, "integration_id", "started_at"),
     Index(None, "root_run_id"),
     # The database itself forbids two active runs of one (integration, model).
@@ -177,6 +184,22 @@ schedules = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("integration_id", "job"),
     Index(None, "state", "next_run_at"),
+    # What claims read: the free due rows in fire order, and the few leased
+    # ones (busy integrations, expired leases). Partial, so a claim never
+    # walks past thousands of rows it cannot take.
+    Index(
+        "ix_schedules_free_next_run_at",
+        "next_run_at",
+        postgresql_where=text("state = 'ACTIVE' AND lease_owner IS NULL"),
+        sqlite_where=text("state = 'ACTIVE' AND lease_owner IS NULL"),
+    ),
+    Index(
+        "ix_schedules_leased",
+        "integration_id",
+        "lease_expires_at",
+        postgresql_where=text("lease_owner IS NOT NULL"),
+        sqlite_where=text("lease_owner IS NOT NULL"),
+    ),
 )
 
 checkpoints = Table(
@@ -203,14 +226,19 @@ change_events = Table(
     Column("id", BigIntPK, primary_key=True, autoincrement=True),
     Column("integration_id", String(64), nullable=False),
     Column("integration_vendor", String(32), nullable=False),
-    Column("model", String(64), nullable=False),
-    Column("record_id", Uuid(), nullable=False),
-    Column("x_id", String(128), nullable=False),
+    # Lifecycle events (SYNC_COMPLETE, JOB_FAILURE...) concern no record.
+    Column("model", String(64)),
+    Column("record_id", Uuid()),
+    Column("x_id", String(128)),
     Column("event_type", String(32), nullable=False),
     Column("run_id", String(36)),
     Column("diff", JSONType),
+    # The webhook body's "data": complete, so delivery needs no other table.
+    Column("payload", JSONType),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "integration_id", "id"),
+    # Retention pruning deletes by age.
+    Index(None, "created_at"),
 )
 
 quarantine = Table(
@@ -225,4 +253,104 @@ quarantine = Table(
     Column("raw", JSONType),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "integration_id", "model", "x_id"),
+)
+
+# -- webhooks -----------------------------------------------------------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("triggers", JSONType, nullable=False),
+    # None: every model. Only data events carry a model to filter on.
+    Column("models", JSONType),
+    # Names only: the values may be credentials and live in `secret`.
+    Column("headers", JSONType, nullable=False),
+    # Fernet token of the signing secret and the header values.
+    Column("secret", Text(), nullable=False),
+    Column("state", String(16), nullable=False),
+    # Events up to this id predate the subscription and are never sent to it.
+    Column("start_event_id", BigInteger(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(32), nullable=False),
+    Column("event_id", BigInteger(), nullable=False),
+    # The record the event is about: a record's events go out one at a time,
+    # in event order (at most one PENDING, the rest WAITING). None (lifecycle
+    # events): no order to keep.
+    Column("order_key", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    # While a dispatcher holds the delivery this is its lease's end: a
+    # dispatcher that dies simply lets it come due again.
+    Column("next_attempt_at", UTCDateTime()),
+    Column("first_attempt_at", UTCDateTime()),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("last_status_code", Integer()),
+    Column("last_error", Text()),
+    Column("last_latency_ms", Float()),
+    Column("delivered_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("subscription_id", "event_id"),
+    Index(None, "event_id"),
+    # Partial, so claims and counts never walk the (large) delivered history.
+    Index(
+        "ix_webhook_deliveries_due",
+        "subscription_id",
+        "next_attempt_at",
+        "id",
+        postgresql_where=text("status = 'PENDING'"),
+        sqlite_where=text("status = 'PENDING'"),
+    ),
+    # A record's queued events: the ones behind an ending delivery.
+    Index(
+        "ix_webhook_deliveries_queued",
+        "order_key",
+        "subscription_id",
+        "event_id",
+        postgresql_where=text("status IN ('PENDING', 'WAITING')"),
+        sqlite_where=text("status IN ('PENDING', 'WAITING')"),
+    ),
+    Index(
+        "ix_webhook_deliveries_dead",
+        "subscription_id",
+        postgresql_where=text("status = 'DEAD'"),
+        sqlite_where=text("status = 'DEAD'"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(32), nullable=False),
+    Column("event_id", BigInteger(), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("attempted_at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer()),
+    Column("latency_ms", Float(), nullable=False),
+    Column("error", Text()),
+    # The start of a refusing receiver's answer, for the operator.
+    Column("response", Text()),
+    Index(None, "event_id"),
+)
+
+webhook_fanout = Table(
+    "webhook_fanout",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    # Every event up to here was fanned out, except the ids in pending_ids.
+    Column("last_event_id", BigInteger(), nullable=False),
+    # {id: first missed (unix time)}: ids skipped over because their
+    # transaction had not committed yet (PostgreSQL hands out sequence values
+    # before commit); looked for again until they appear or age out.
+    Column("pending_ids", JSONType, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -69,3 +69,25 @@ def test_file_of_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         apply_file({}, JOBS, {"jobs": {"units": {"enabled": "sometimes"}}}, "bad.yaml")
     assert err.value.file == "bad.yaml" and err.value.field == "jobs.units.enabled"
+
+
+def test_date_filter_overrides_are_validated_and_applied() -> None:
+    from syncd.integration_config import apply_job_overrides
+
+    opts = apply_setting({}, JOBS, "date_filters.leads.window_days", "90")
+    rows = {r.key: (r.value, r.source) for r in effective(opts, JOBS)}
+    assert rows["date_filters.leads.window_days"] == (90, "integration")
+    assert rows["date_filters.leads.field"] == ("updated", "jobs/buildium.yaml")
+    assert apply_job_overrides(JOBS.job("leads"), opts).window_days == 90
+    opts = apply_setting(opts, JOBS, "date_filters.leads.field", "none")
+    # No filter, no window.
+    assert apply_job_overrides(JOBS.job("leads"), opts).window_days is None
+    for key, value, message in [
+        ("date_filters.leads.field", "created", "can be filtered by updated or none"),
+        ("date_filters.employees.window_days", "30", "no date filter"),
+        ("date_filters.leads.window_days", "0", "whole number of days"),
+        ("date_filters.floor_plans.window_days", "3", "no job 'floor_plans'"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as err:
+            apply_setting({}, JOBS, key, value)
+        assert err.value.field == key

@@ -194,6 +194,9 @@ async def nothing_due(url: str, key: bytes) -> None:
     """Push every schedule a day ahead, so the idle daemon really is idle."""
     store = SqlStore(make_engine(url), Cipher(key))
     try:
+        # The schedules exist (as `syncd serve` would create them) even when
+        # this phase runs alone.
+        await Scheduler(store, InstantRunner()).reconcile()  # type: ignore[arg-type]
         async with store.engine.begin() as conn:
             await conn.execute(
                 update(schedules).values(

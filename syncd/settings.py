@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         default="auto", description="progress bars for syncd run: auto = on a terminal"
     )
     webhook_poll_seconds: float = Field(
-        default=0.25,
+        default=0.5,
         gt=0,
         description="how often an idle webhook dispatcher looks for new events and due retries",
     )

@@ -1103,19 +1103,24 @@ class SqlStore(Store):
             return rows
 
     async def next_due_at(self, now: datetime) -> datetime | None:
-        # The same predicates as claim_due, so an expired lease counts as free.
+        # The same predicates as claim_due, so an expired lease counts as free;
+        # one round trip, each half answered from its own partial index.
+        query = select(
+            *(
+                select(func.min(schedules.c.next_run_at))
+                .where(*self._claimable(now, expired=expired))
+                .scalar_subquery()
+                for expired in (False, True)
+            )
+        )
         async with translate_errors(), self.engine.connect() as conn:
-            found = []
-            for expired in (False, True):
-                query = select(func.min(schedules.c.next_run_at)).where(
-                    *self._claimable(now, expired=expired)
-                )
-                value = (await conn.execute(query)).scalar()
-                # SQLite returns the raw text of an aggregate: read it as a timestamp.
-                if isinstance(value, str):
-                    value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-                if value is not None:
-                    found.append(value.astimezone(UTC))
+            row = (await conn.execute(query)).one()
+        found = []
+        for raw in row:
+            # SQLite returns the raw text of an aggregate: read it as a timestamp.
+            value = datetime.fromisoformat(raw).replace(tzinfo=UTC) if isinstance(raw, str) else raw
+            if value is not None:
+                found.append(value.astimezone(UTC))
         return min(found, default=None)
 
     async def renew_leases(

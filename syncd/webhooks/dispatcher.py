@@ -56,7 +56,7 @@ class DispatcherConfig:
     """How a dispatcher polls, posts, retries and prunes."""
 
     #: Idle poll period: bounds the delay from an event's commit to its delivery.
-    poll_interval: float = 0.25
+    poll_interval: float = 0.5
     #: Seconds a receiver has to answer one delivery.
     timeout: float = 10.0
     #: Deliveries posted at once (and connections in the pool).

@@ -33,7 +33,13 @@ from syncd.errors import (
     SweepError,
     SyncdError,
 )
-from syncd.integration_config import apply_file, apply_setting, effective
+from syncd.integration_config import (
+    apply_file,
+    apply_job_overrides,
+    apply_setting,
+    disabled_properties,
+    effective,
+)
 from syncd.jobs import load_jobs
 from syncd.logs import configure_logging
 from syncd.models import MODELS
@@ -557,13 +563,22 @@ async def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
             log.info("sweep.dismissed", run_id=run.id, integration_id=run.integration_id)
             print(f"{run.integration_id}/{run.model}: sweep of run {run.id} dismissed")
             return EXIT_OK
+        # Its options only: approving needs no credentials (nor the key to read them).
+        heads = {i.id: i for i in await store.list_integration_heads()}
+        if run.integration_id not in heads:
+            raise IntegrationNotFound(f"no integration {run.integration_id!r}")
+        integration = heads[run.integration_id]
         try:
             job = load_jobs(run.vendor, settings.jobs_dir).job(run.model)
-            date_field = sweep_date_field(job)
+            date_field = sweep_date_field(apply_job_overrides(job, integration.options))
         except KeyError:
             date_field = None
         result = await store.approve_sweep(
-            run.id, date_field=date_field, events=True, now=datetime.now(UTC)
+            run.id,
+            date_field=date_field,
+            events=True,
+            now=datetime.now(UTC),
+            excluded_properties=disabled_properties(integration.options),
         )
         log.info(
             "sweep.approved",

@@ -310,6 +310,8 @@ class SweepScope:
     run_id: str
     window: FetchWindow = FetchWindow()
     date_field: str | None = None
+    #: PMS ids of disabled properties: their records are never candidates.
+    excluded_properties: frozenset[str] = frozenset()
 
     @property
     def windowed(self) -> bool:

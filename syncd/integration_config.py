@@ -16,6 +16,8 @@ Stored in the integration's ``options`` (in the database) and edited with
   human's approval (``syncd sweeps approve``);
 - ``emit_initial_events`` (default false): write data events during a model's
   first sync and back-syncs too;
+- ``properties.<x_property_id>.enabled``: sync a property's data or not (a
+  disabled property's records are neither stored nor ever swept);
 - ``enum_maps.<map>.<raw value>``: a custom normalization.
 
 Every value is validated before it is stored; an invalid one is refused with
@@ -52,6 +54,15 @@ def sweep_max_share(options: Mapping[str, Any], model: str) -> float:
     own = options.get("jobs", {}).get(model, {}).get("sweep_max_share")
     value = own if own is not None else options.get("sweep_max_share", DEFAULT_SWEEP_MAX_SHARE)
     return float(value)
+
+
+def disabled_properties(options: Mapping[str, Any]) -> frozenset[str]:
+    """The PMS ids of the properties whose data this integration does not sync."""
+    return frozenset(
+        x_id
+        for x_id, controls in options.get("properties", {}).items()
+        if isinstance(controls, Mapping) and controls.get("enabled") is False
+    )
 
 
 def emit_initial_events(options: Mapping[str, Any]) -> bool:
@@ -166,6 +177,12 @@ def apply_setting(
     elif parts[0] == "date_filters" and len(parts) == 3:
         value = _date_filter(jobs, key, parts[1], parts[2], raw)
         out.setdefault("date_filters", {}).setdefault(parts[1], {})[parts[2]] = value
+    elif parts[0] == "properties" and len(parts) == 3 and parts[2] == "enabled":
+        if not parts[1]:
+            raise _fail(key, "expected a property's PMS id: properties.<x_property_id>.enabled")
+        if not isinstance(raw, bool):
+            raise _fail(key, f"expected true or false, got {raw!r}")
+        out.setdefault("properties", {}).setdefault(parts[1], {})["enabled"] = raw
     elif parts[0] == "enum_maps" and len(parts) == 3:
         if not isinstance(raw, str):
             raise _fail(key, f"expected a normalized value, got {raw!r}")
@@ -176,7 +193,8 @@ def apply_setting(
             "unknown setting (use rate_limit_per_second, page_size, concurrency, "
             "sweep_max_share, emit_initial_events, schedules.<job>, jobs.<model>.enabled, "
             "jobs.<model>.sweep_max_share, date_filters.<model>.field, "
-            "date_filters.<model>.window_days or enum_maps.<map>.<raw>)",
+            "date_filters.<model>.window_days, properties.<x_property_id>.enabled "
+            "or enum_maps.<map>.<raw>)",
         )
     return out
 
@@ -215,6 +233,12 @@ def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
                     items.extend((f"date_filters.{model}.{k}", v) for k, v in filters.items())
                 else:
                     items.append((f"date_filters.{model}", filters))
+        elif key == "properties" and nested:
+            for x_id, controls in value.items():
+                if isinstance(controls, Mapping):
+                    items.extend((f"properties.{x_id}.{k}", v) for k, v in controls.items())
+                else:
+                    items.append((f"properties.{x_id}", controls))
         elif key == "enum_maps" and nested:
             for name, mapping in value.items():
                 if isinstance(mapping, Mapping):
@@ -279,6 +303,9 @@ def effective(options: Mapping[str, Any], jobs: VendorJobs) -> list[Effective]:
             rows.append(Effective(key, options[key], "integration"))
         else:
             rows.append(Effective(key, default, "default"))
+    for x_id, controls in sorted(options.get("properties", {}).items()):
+        if isinstance(controls, Mapping) and "enabled" in controls:
+            rows.append(Effective(f"properties.{x_id}.enabled", controls["enabled"], "integration"))
     for name, mapping in sorted(options.get("enum_maps", {}).items()):
         for raw, norm in sorted(mapping.items()):
             rows.append(Effective(f"enum_maps.{name}.{raw}", norm, "integration"))

@@ -64,7 +64,12 @@ from syncd.errors import (
     StoreError,
     SyncdError,
 )
-from syncd.integration_config import apply_job_overrides, emit_initial_events, sweep_max_share
+from syncd.integration_config import (
+    apply_job_overrides,
+    disabled_properties,
+    emit_initial_events,
+    sweep_max_share,
+)
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
 from syncd.models import MODELS
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
@@ -538,6 +543,7 @@ class Runner:
             run_id=run_id,
             window=window,
             date_field=sweep_date_field(job),
+            excluded_properties=disabled_properties(integration.options),
         )
         result = await self.store.sweep(
             scope,
@@ -578,6 +584,10 @@ class Runner:
             if key is not None:
                 digests[key[0]] = key[1]
         records, quarantined = transform.transform_page(todo, integration.id)
+        disabled = disabled_properties(integration.options)
+        if disabled:
+            # A disabled property's data is not synced: neither stored nor announced.
+            records = [r for r in records if not _of_property(r, transform.model, disabled)]
         # A quarantined record whose id cannot be read could be any stored record.
         unidentified = sum(transform.source_key(q.raw) is None for q in quarantined)
         return _Transformed(page, records, quarantined, seen, digests, unidentified)
@@ -620,6 +630,13 @@ class Runner:
         assert checkpoint.watermark is not None
         since = checkpoint.watermark - self.config.overlap
         return wanted, FetchWindow(since=since, until=now), now, None
+
+
+def _of_property(record: NormalizedRecord, model: str, properties: frozenset[str]) -> bool:
+    """True if ``record`` is one of ``properties`` or belongs to one."""
+    if model == "properties":
+        return record.x_id in properties
+    return record.values.get("x_property_id") in properties
 
 
 class _Stopped(Exception):

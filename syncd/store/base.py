@@ -216,12 +216,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def approve_sweep(
-        self, run_id: str, *, date_field: str | None, events: bool, now: datetime
+        self,
+        run_id: str,
+        *,
+        date_field: str | None,
+        events: bool,
+        now: datetime,
+        excluded_properties: frozenset[str] = frozenset(),
     ) -> SweepResult:
         """Apply the sweep a NEEDS_ATTENTION model run held, without the guard.
 
         The candidates are recomputed as the live records of the run's scope
-        last seen before the run started, so anything seen since is spared.
+        last seen before the run started, so anything seen since is spared;
+        records of ``excluded_properties`` (disabled ones) never are.
         The run becomes SUCCESS with its deleted count. Raises
         :class:`~syncd.errors.SweepError` for a run that is not held.
         """

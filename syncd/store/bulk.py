@@ -39,7 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from syncd.store.types import UTCDateTime
 
@@ -362,10 +362,23 @@ class SweepStatements:
     table: Table
 
     def _where(
-        self, alias: str, date_field: str | None, since: object, until: object, unseen: str
+        self,
+        alias: str,
+        date_field: str | None,
+        since: object,
+        until: object,
+        unseen: str,
+        excluded: object = None,
     ) -> str:
         p = f"{alias}." if alias else ""
         conds = [f"{p}integration_id = :iid", f"{p}deleted_at IS NULL"]
+        if excluded:
+            # Records of disabled properties are not synced, so their absence
+            # from a run says nothing.
+            if self.table.name == "properties":
+                conds.append(f"{p}x_id NOT IN :excluded")
+            else:
+                conds.append(f"({p}x_property_id IS NULL OR {p}x_property_id NOT IN :excluded)")
         if since is not None:
             conds.append(f"{p}{date_field} >= :since")
         if until is not None:
@@ -376,11 +389,13 @@ class SweepStatements:
 
     def _statement(self, sql: str, date_field: str | None, params: dict[str, Any]) -> TextClause:
         """``sql`` with the parameters it names bound, typed like the columns they meet."""
-        out = []
+        out: list[BindParameter[Any]] = []
         for name, value in params.items():
             if not re.search(rf":{name}\b", sql):
                 continue
-            if name in ("since", "until") and date_field is not None:
+            if name == "excluded":
+                out.append(bindparam(name, sorted(value), expanding=True))
+            elif name in ("since", "until") and date_field is not None:
                 column_type = self.table.c[date_field].type
                 day = isinstance(column_type, Date) and isinstance(value, datetime)
                 out.append(bindparam(name, value.date() if day else value, type_=column_type))
@@ -398,7 +413,9 @@ class SweepStatements:
         unseen: str,
     ) -> tuple[int, int]:
         """(live records in scope, those matching ``unseen``) in one scan."""
-        where = self._where("t", date_field, params.get("since"), params.get("until"), "")
+        where = self._where(
+            "t", date_field, params.get("since"), params.get("until"), "", params.get("excluded")
+        )
         flag = unseen.replace("{p}", "t.")
         sql = (
             f"SELECT count(*), coalesce(sum(CASE WHEN {flag} THEN 1 ELSE 0 END), 0) "
@@ -428,7 +445,7 @@ class SweepStatements:
             "payload, created_at"
         )
         if self.dialect == "postgresql":
-            where = self._where("t", date_field, since, until, unseen)
+            where = self._where("t", date_field, since, until, unseen, params.get("excluded"))
             cand = f"WITH cand AS (SELECT t.id FROM {t} AS t WHERE {where} LIMIT {SWEEP_BATCH})"
             # The UPDATE repeats the predicate: a row refreshed by a concurrent
             # run while this one waited for its lock is re-checked and spared.
@@ -461,7 +478,7 @@ class SweepStatements:
                     return total
         # SQLite has one writer at a time: within this transaction the INSERT
         # and the UPDATE see the same rows.
-        where = self._where("", date_field, since, until, unseen)
+        where = self._where("", date_field, since, until, unseen, params.get("excluded"))
         if events:
             payload = (
                 "json_object('integration_id', :iid, 'vendor', :vendor, 'model', :model, "

@@ -813,6 +813,7 @@ class SqlStore(Store):
             "since": scope.window.since,
             "until": scope.window.until,
             "now": now,
+            "excluded": scope.excluded_properties or None,
             **extra,
         }
         statements = self._sweeps[scope.model]
@@ -876,7 +877,13 @@ class SqlStore(Store):
             )
 
     async def approve_sweep(
-        self, run_id: str, *, date_field: str | None, events: bool, now: datetime
+        self,
+        run_id: str,
+        *,
+        date_field: str | None,
+        events: bool,
+        now: datetime,
+        excluded_properties: frozenset[str] = frozenset(),
     ) -> SweepResult:
         async with translate_errors(), self.engine.begin() as conn:
             row = await self._held_run(conn, run_id)
@@ -887,6 +894,7 @@ class SqlStore(Store):
                 run_id=row.id,
                 window=FetchWindow(since=row.window_since, until=row.window_until),
                 date_field=date_field,
+                excluded_properties=excluded_properties,
             )
             # Recomputed now, not remembered: a record seen by any run since
             # the held one started is spared.

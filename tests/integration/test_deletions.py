@@ -465,3 +465,71 @@ async def test_sweeps_cli_lists_and_approves(
     again = syncd("sweeps", "approve", held.run_id)
     assert again.returncode == 2 and "holds no sweep" in again.stderr
     assert "no held sweeps" in syncd("sweeps", "list").stdout
+
+
+async def test_a_disabled_property_is_neither_synced_nor_swept(
+    store: SqlStore, sim: BuildiumSimulator
+) -> None:
+    from dataclasses import replace
+
+    from syncd.integration_config import apply_setting
+    from syncd.jobs import load_jobs
+
+    integ = integration_for(sim)
+    await store.add_integration(integ)
+    models = ["properties", "units"]
+    assert (await Runner(store).run(integ, models=models, full=True)).ok
+    units = MODEL_TABLES["units"]
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(units.c.x_id, units.c.x_property_id))).all()
+    by_property: dict[str, set[str]] = {}
+    for r in rows:
+        by_property.setdefault(r.x_property_id, set()).add(r.x_id)
+    prop, prop_units = max(by_property.items(), key=lambda kv: len(kv[1]))
+    assert prop_units
+
+    options = apply_setting(
+        integ.options, load_jobs("buildium"), f"properties.{prop}.enabled", "false"
+    )
+    integ = replace(integ, options=options)
+    await store.update_integration(integ)
+    # Every unit changes at the PMS, so every one is transformed again; the
+    # disabled property's are dropped, not stored, and their absence from
+    # the run must not read as deletion.
+    sim.mutate("units", update=SCALE)
+    report = await Runner(store).run(integ, models=models, full=True)
+    assert report.ok, report.error
+    assert all(o.counts.deleted == 0 for o in report.outcomes)
+    assert not await events_of(store, "DATA_DELETED")
+    assert await deleted_x_ids(store, "units") == set()
+    unit_run = next(o.run_id for o in report.outcomes if o.model == "units")
+    async with store.engine.connect() as conn:
+        stale = (
+            (await conn.execute(select(units.c.x_id).where(units.c.last_run_id != unit_run)))
+            .scalars()
+            .all()
+        )
+    assert set(stale) == prop_units
+
+    # A new integration with the property disabled never stores its data.
+    beta = replace(integ, id="beta", name="Beta")
+    await store.add_integration(beta)
+    assert (await Runner(store).run(beta, models=models, full=True)).ok
+    props = MODEL_TABLES["properties"]
+    async with store.engine.connect() as conn:
+        beta_props = (
+            (await conn.execute(select(props.c.x_id).where(props.c.integration_id == "beta")))
+            .scalars()
+            .all()
+        )
+        beta_units = (
+            (
+                await conn.execute(
+                    select(units.c.x_property_id).where(units.c.integration_id == "beta")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert prop not in beta_props and beta_props
+    assert prop not in beta_units and beta_units

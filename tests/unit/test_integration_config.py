@@ -91,3 +91,16 @@ def test_date_filter_overrides_are_validated_and_applied() -> None:
         with pytest.raises(ConfigError, match=message) as err:
             apply_setting({}, JOBS, key, value)
         assert err.value.field == key
+
+
+def test_properties_can_be_disabled_by_pms_id() -> None:
+    from syncd.integration_config import disabled_properties
+
+    opts = apply_setting({}, JOBS, "properties.1234.enabled", "false")
+    opts = apply_setting(opts, JOBS, "properties.77.enabled", "true")
+    assert disabled_properties(opts) == {"1234"}
+    rows = {r.key: (r.value, r.source) for r in effective(opts, JOBS)}
+    assert rows["properties.1234.enabled"] == (False, "integration")
+    with pytest.raises(ConfigError) as err:
+        apply_setting({}, JOBS, "properties.1234.enabled", "perhaps")
+    assert err.value.field == "properties.1234.enabled"

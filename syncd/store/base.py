@@ -585,9 +585,19 @@ class WebhookStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_events(
-        self, *, after: int = 0, model: str | None = None, limit: int = 100
+        self,
+        *,
+        after: int = 0,
+        model: str | None = None,
+        limit: int = 100,
+        created_before: datetime | None = None,
     ) -> list[ChangeEvent]:
-        """Events with ids above ``after`` (the cursor), in id order."""
+        """Events with ids above ``after`` (the cursor), in id order.
+
+        ``created_before`` leaves out the newest events: on PostgreSQL ids are
+        handed out before commit, so a page read while a transaction is still
+        open could skip its lower ids; a settle time keeps the cursor behind it.
+        """
 
     @abc.abstractmethod
     async def get_event(self, event_id: int) -> ChangeEvent | None:

@@ -752,9 +752,16 @@ class SqlWebhookStore(WebhookStore):
     # -- change feed ----------------------------------------------------------
 
     async def list_events(
-        self, *, after: int = 0, model: str | None = None, limit: int = 100
+        self,
+        *,
+        after: int = 0,
+        model: str | None = None,
+        limit: int = 100,
+        created_before: datetime | None = None,
     ) -> list[ChangeEvent]:
         query = select(_ev).where(_ev.c.id > after).order_by(_ev.c.id).limit(limit)
+        if created_before is not None:
+            query = query.where(_ev.c.created_at < created_before)
         if model is not None:
             query = query.where(_ev.c.model == model)
         async with translate_errors(), self.engine.connect() as conn:

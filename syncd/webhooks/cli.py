@@ -109,6 +109,14 @@ def add_parsers(sub: Any) -> None:
     elist.add_argument("--since", default="0", metavar="CURSOR", help="the cursor a page ended at")
     elist.add_argument("--model", choices=KNOWN_MODELS, help="only this model")
     elist.add_argument("--limit", type=int, default=100, help="events per page (1-10000)")
+    elist.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="leave out events younger than this, so a transaction still committing "
+        "is never skipped by the cursor (default 5; 0 for everything now)",
+    )
     elist.add_argument("--json", action="store_true", help="JSON output")
     prune = events.add_parser("prune", help="delete events past the retention period")
     prune.add_argument("--older-than-days", type=float, help="default: SYNCD_EVENT_RETENTION_DAYS")
@@ -398,7 +406,11 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
         cursor = args.since.strip()
         if not cursor.isdigit():
             raise ConfigError(f"{cursor!r} is not a cursor (a number)", field="--since")
-        events = await store.list_events(after=int(cursor), model=args.model, limit=args.limit)
+        # Events settle a few seconds first: see WebhookStore.list_events.
+        settled = datetime.now(UTC) - timedelta(seconds=args.settle)
+        events = await store.list_events(
+            after=int(cursor), model=args.model, limit=args.limit, created_before=settled
+        )
         next_cursor = str(events[-1].id) if events else cursor
         if args.json:
             _print_json(

@@ -115,6 +115,8 @@ class _Job:
     subscription: Subscription
     key: bytes
     body: bytes
+    #: When the claim was made (anyio clock): the lease runs from here.
+    claimed_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +385,9 @@ class Dispatcher:
             body = bodies.get(d.event_id)
             if body is None:
                 body = bodies[d.event_id] = event_body(d.event)
-            self._queues.setdefault(sub.id, deque()).append(_Job(d, sub, self._key(sub), body))
+            self._queues.setdefault(sub.id, deque()).append(
+                _Job(d, sub, self._key(sub), body, clock)
+            )
         for sub_id, queue in self._queues.items():
             # One worker per posting slot of the subscription, while it has work.
             while self._workers[sub_id] < min(cfg.max_per_subscription, len(queue)):
@@ -410,6 +414,14 @@ class Dispatcher:
                 job = queue.popleft()
                 d = job.delivery
                 async with self._slots:
+                    if anyio.current_time() - job.claimed_at + self.config.timeout >= (
+                        self.config.lease
+                    ):
+                        # A slow receiver kept it queued until its lease could
+                        # run out mid-post: let it lapse and be claimed afresh
+                        # rather than risk two dispatchers sending it at once.
+                        self._abandon(d)
+                        continue
                     attempted_at = datetime.now(UTC)
                     answer = await _post(
                         session, job.subscription, job.key, message_id(d.event_id), job.body
@@ -417,6 +429,14 @@ class Dispatcher:
                 self._finish(self._outcome(d, attempted_at, answer))
         finally:
             self._workers[sub_id] -= 1
+
+    def _abandon(self, d: ClaimedDelivery) -> None:
+        """Forget a claimed delivery without an outcome: its lease lapses."""
+        if self._claimed.pop(d.id, None) is not None:
+            self._per_sub[d.subscription_id] -= 1
+            if self._per_sub[d.subscription_id] <= 0:
+                del self._per_sub[d.subscription_id]
+        self._wake.set()
 
     def _outcome(
         self, d: ClaimedDelivery, attempted_at: datetime, answer: _Answer

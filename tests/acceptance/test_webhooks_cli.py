@@ -196,10 +196,18 @@ def test_sync_events_feed_pages_and_delivery(
         db_url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'syncd.db'}"
         seeded = _seed_events(db_url, 20, models=("units", "leases"))
 
+        # Fresh events wait out the settle time (a PostgreSQL transaction may
+        # still be committing lower ids): none of these is old enough yet.
+        young = syncd("events", "list", "--settle", "60", "--json", env=env)
+        assert json.loads(young.stdout)["events"] == []
+
         # Page through the whole feed, 7 at a time.
         cursor, seen, feed = "0", [], []
         while True:
-            page = syncd("events", "list", "--since", cursor, "--limit", "7", "--json", env=env)
+            page = syncd(
+                "events", "list", "--since", cursor, "--limit", "7", "--json", "--settle", "0",
+                env=env,
+            )  # fmt: skip
             assert page.returncode == 0, page.stderr
             data = json.loads(page.stdout)
             feed += data["events"]
@@ -211,11 +219,20 @@ def test_sync_events_feed_pages_and_delivery(
         assert seen == sorted(set(seen)) and set(seeded) <= set(seen)
         lifecycle = [e for e in feed if e["type"] == "FIRST_SYNC_COMPLETE"]
         assert lifecycle and lifecycle[0]["data"]["integration_id"] == "acme"
-        text = syncd("events", "list", "--limit", "3", env=env)
+        text = syncd("events", "list", "--limit", "3", "--settle", "0", env=env)
         assert text.stdout.strip().splitlines()[-1] == f"next cursor: {seen[2]}"
         units = json.loads(
             syncd(
-                "events", "list", "--model", "units", "--limit", "10000", "--json", env=env
+                "events",
+                "list",
+                "--model",
+                "units",
+                "--limit",
+                "10000",
+                "--json",
+                "--settle",
+                "0",
+                env=env,
             ).stdout
         )["events"]
         assert len(units) == 10 and all(e["model"] == "units" for e in units)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support import sim_integration, started_sim
 
 from syncd.domain import (
     Checkpoint,
@@ -42,25 +43,12 @@ UNITS_PATH = "/v1/rentals/units"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[BuildiumSimulator]:
-    s = BuildiumSimulator(seed=11, scale=SCALE, rate_limit=0)
-    await s.start()
-    try:
+    async with started_sim(seed=11, scale=SCALE) as s:
         yield s
-    finally:
-        await s.stop()
 
 
 def integration_for(sim: BuildiumSimulator, **options: Any) -> Integration:
-    return Integration(
-        id="acme",
-        name="Acme",
-        vendor="BUILDIUM",
-        environment=Environment.PRODUCTION,
-        enabled=True,
-        base_url=sim.url,
-        credentials=dict(sim.credentials),
-        options={"rate_limit_per_second": 0, "page_size": 10, "concurrency": 2} | options,
-    )
+    return sim_integration(sim, **options)
 
 
 @pytest.fixture

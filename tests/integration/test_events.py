@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support import sim_integration, started_sim
 
 from syncd.diff import json_record
 from syncd.domain import (
-    Environment,
     FetchWindow,
     Integration,
     NormalizedRecord,
@@ -36,25 +36,12 @@ DATA = {"DATA_NEW", "DATA_UPDATE", "DATA_DELETED"}
 
 @pytest.fixture
 async def sim() -> AsyncIterator[BuildiumSimulator]:
-    s = BuildiumSimulator(seed=23, scale=SCALE, rate_limit=0)
-    await s.start()
-    try:
+    async with started_sim(seed=23, scale=SCALE) as s:
         yield s
-    finally:
-        await s.stop()
 
 
 def integration_for(sim: BuildiumSimulator | None = None, **options: Any) -> Integration:
-    return Integration(
-        id="acme",
-        name="Acme",
-        vendor="BUILDIUM",
-        environment=Environment.PRODUCTION,
-        enabled=True,
-        base_url=sim.url if sim else None,
-        credentials=dict(sim.credentials) if sim else {"client_id": "c", "client_secret": "s"},
-        options={"rate_limit_per_second": 0, "page_size": 10, "concurrency": 2} | options,
-    )
+    return sim_integration(sim, **options)
 
 
 async def all_events(store: SqlStore) -> list[Any]:

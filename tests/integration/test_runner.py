@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support import sim_integration, started_sim
 
-from syncd.domain import Environment, Integration, RunCounts, RunStatus, SyncMode
+from syncd.domain import Integration, RunCounts, RunStatus, SyncMode
 from syncd.runner import Runner, SyncReport
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.sql import SqlStore
@@ -28,25 +29,12 @@ SCALE = 40
 
 @pytest.fixture
 async def sim() -> AsyncIterator[BuildiumSimulator]:
-    s = BuildiumSimulator(seed=7, scale=SCALE, rate_limit=0)
-    await s.start()
-    try:
+    async with started_sim(seed=7, scale=SCALE) as s:
         yield s
-    finally:
-        await s.stop()
 
 
 def integration_for(sim: BuildiumSimulator, **options: Any) -> Integration:
-    return Integration(
-        id="acme",
-        name="Acme",
-        vendor="BUILDIUM",
-        environment=Environment.PRODUCTION,
-        enabled=True,
-        base_url=sim.url,
-        credentials=dict(sim.credentials),
-        options={"rate_limit_per_second": 0, "page_size": 25, "concurrency": 3} | options,
-    )
+    return sim_integration(sim, **({"page_size": 25, "concurrency": 3} | options))
 
 
 @pytest.fixture

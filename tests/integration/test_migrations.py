@@ -43,3 +43,39 @@ async def test_ensure_schema_creates_fresh_and_refuses_stale(empty_database_url:
             await ensure_schema(engine)
     finally:
         await engine.dispose()
+
+
+@both
+async def test_upgrade_from_the_first_release_keeps_data(empty_database_url: str) -> None:
+    """A database at 0002 (schedules, runs, events in it) upgrades to head intact."""
+    engine = make_engine(empty_database_url)
+    try:
+        await upgrade(engine, "0002")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO schedules (integration_id, job, trigger, state, next_run_at, "
+                    "updated_at) VALUES ('acme', 'full', '{\"type\": \"interval\", "
+                    "\"seconds\": 60}', 'ACTIVE', '2026-01-01 00:00:00+00:00', "
+                    "'2026-01-01 00:00:00+00:00')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO sync_runs (id, integration_id, vendor, mode, trigger, status, "
+                    "started_at, fetched, created, updated, unchanged, deleted, quarantined, "
+                    "requests, retries, records_processed) VALUES ('r1', 'acme', 'BUILDIUM', "
+                    "'full', 'manual', 'SUCCESS', '2026-01-01 00:00:00+00:00', "
+                    "1, 1, 0, 0, 0, 0, 1, 0, 1)"
+                )
+            )
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        assert await schema_diff(engine) == []
+        async with engine.connect() as conn:
+            sched = (await conn.execute(text("SELECT job, state FROM schedules"))).all()
+            runs = (await conn.execute(text("SELECT id, scheduled_for FROM sync_runs"))).all()
+        assert [tuple(r) for r in sched] == [("full", "ACTIVE")]
+        assert [tuple(r) for r in runs] == [("r1", None)]
+    finally:
+        await engine.dispose()

@@ -30,6 +30,7 @@ from syncd.errors import (
     ConfigError,
     CredentialError,
     IntegrationNotFound,
+    SubscriptionNotFound,
     SweepError,
     SyncdError,
 )
@@ -54,7 +55,6 @@ from syncd.progress import (
 )
 from syncd.runner import SyncReport
 from syncd.settings import Settings, describe_settings, load_settings
-from syncd.store.base import SubscriptionNotFound
 from syncd.store.engine import make_engine, redact_url
 from syncd.store.migrate import current_revision, head_revision, upgrade
 from syncd.store.sql import SqlStore

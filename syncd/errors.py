@@ -139,6 +139,10 @@ class StoreError(SyncdError):
     """A failure in the cache database."""
 
 
+class SubscriptionNotFound(StoreError):
+    """No webhook subscription has the given id."""
+
+
 class DatabaseUnavailable(StoreError):
     """The cache database cannot be reached."""
 

@@ -31,7 +31,6 @@ from syncd.domain import (
     SyncMode,
     UpsertResult,
 )
-from syncd.errors import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,10 +319,6 @@ EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
 
 #: Event types about one record: the only ones a model filter applies to.
 DATA_EVENT_TYPES: frozenset[str] = frozenset({"DATA_NEW", "DATA_UPDATE", "DATA_DELETED"})
-
-
-class SubscriptionNotFound(StoreError):
-    """No webhook subscription has the given id."""
 
 
 class SubscriptionState(StrEnum):

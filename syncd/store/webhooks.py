@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from syncd.crypto import Cipher
-from syncd.errors import StoreError
+from syncd.errors import StoreError, SubscriptionNotFound
 from syncd.store.base import (
     AttemptRecord,
     ChangeEvent,
@@ -47,7 +47,6 @@ from syncd.store.base import (
     DeliveryStatus,
     PruneCounts,
     Subscription,
-    SubscriptionNotFound,
     SubscriptionState,
     WebhookStore,
     WorkProbe,

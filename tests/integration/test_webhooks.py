@@ -18,10 +18,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from syncd.crypto import Cipher
+from syncd.errors import SubscriptionNotFound
 from syncd.store.base import (
     DeliveryStatus,
     Subscription,
-    SubscriptionNotFound,
     SubscriptionState,
 )
 from syncd.store.engine import make_engine

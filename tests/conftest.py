@@ -33,7 +33,6 @@ TEMPLATE = f"syncd_tpl_{os.getpid()}"
 ENGINES = ("sqlite", "postgresql")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def pg_url(database: str) -> str:

@@ -77,9 +77,9 @@ def make_scheduler(
     )
 
 
-def make_webhook_store(store: SqlStore, settings: Settings) -> SqlWebhookStore:
-    """The webhook store, on the same engine as ``store``."""
-    return SqlWebhookStore(store.engine, make_cipher(settings))
+def make_webhook_store(store: SqlStore) -> SqlWebhookStore:
+    """The webhook store, on the same engine and secret key as ``store``."""
+    return SqlWebhookStore(store.engine, store.cipher)
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:
@@ -105,6 +105,4 @@ def make_dispatcher(
     store: SqlStore, settings: Settings, *, metrics: Metrics | None = None
 ) -> Dispatcher:
     """A webhook dispatcher configured from settings, sharing ``store``'s engine."""
-    return Dispatcher(
-        make_webhook_store(store, settings), dispatcher_config(settings), metrics=metrics
-    )
+    return Dispatcher(make_webhook_store(store), dispatcher_config(settings), metrics=metrics)

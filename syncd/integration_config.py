@@ -214,6 +214,10 @@ def apply_file(
     return out
 
 
+#: Sections whose keys have two levels below them (``jobs.<model>.enabled``).
+_TWO_LEVEL = ("jobs", "date_filters", "properties", "enum_maps")
+
+
 def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The file's nested mappings as (dotted key, value) pairs, by the known shape."""
     items: list[tuple[str, Any]] = []
@@ -221,30 +225,13 @@ def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
         nested = isinstance(value, Mapping)
         if key == "schedules" and nested:
             items.extend((f"schedules.{job}", spec) for job, spec in value.items())
-        elif key == "jobs" and nested:
-            for model, controls in value.items():
-                if isinstance(controls, Mapping):
-                    items.extend((f"jobs.{model}.{k}", v) for k, v in controls.items())
+        elif key in _TWO_LEVEL and nested:
+            for name, inner in value.items():
+                if isinstance(inner, Mapping):
+                    items.extend((f"{key}.{name}.{k}", v) for k, v in inner.items())
                 else:
-                    items.append((f"jobs.{model}", controls))
-        elif key == "date_filters" and nested:
-            for model, filters in value.items():
-                if isinstance(filters, Mapping):
-                    items.extend((f"date_filters.{model}.{k}", v) for k, v in filters.items())
-                else:
-                    items.append((f"date_filters.{model}", filters))
-        elif key == "properties" and nested:
-            for x_id, controls in value.items():
-                if isinstance(controls, Mapping):
-                    items.extend((f"properties.{x_id}.{k}", v) for k, v in controls.items())
-                else:
-                    items.append((f"properties.{x_id}", controls))
-        elif key == "enum_maps" and nested:
-            for name, mapping in value.items():
-                if isinstance(mapping, Mapping):
-                    items.extend((f"enum_maps.{name}.{raw}", n) for raw, n in mapping.items())
-                else:
-                    items.append((f"enum_maps.{name}", mapping))
+                    # Refused by apply_setting with this key named.
+                    items.append((f"{key}.{name}", inner))
         else:
             items.append((str(key), value))
     return items

@@ -1,13 +1,18 @@
-"""Helpers shared by the test modules: a simulator on a free port, an integration for it."""
+"""Helpers shared by the test modules: simulators, integrations, ports, stores."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from syncd.crypto import Cipher
 from syncd.domain import Environment, Integration
 from syncd.sim.buildium import BuildiumSimulator
+from syncd.store.engine import make_engine
+from syncd.store.sql import SqlStore
 
 
 @asynccontextmanager
@@ -40,3 +45,23 @@ def sim_integration(
         options={"rate_limit_per_second": 0, "page_size": page_size, "concurrency": concurrency}
         | options,
     )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_store(url: str, key: bytes, work: Callable[[SqlStore], Awaitable[Any]]) -> Any:
+    """Run ``work`` on a store of ``url`` from synchronous test code; its result."""
+
+    async def go() -> Any:
+        store = SqlStore(make_engine(url), Cipher(key))
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())

@@ -146,6 +146,11 @@ class SqlStore(Store):
             ),
         )
 
+    @property
+    def cipher(self) -> Cipher:
+        """The secret-key cipher of this store (credentials at rest; others may share it)."""
+        return self._cipher
+
     async def close(self) -> None:
         await self.engine.dispose()
 
@@ -671,7 +676,7 @@ class SqlStore(Store):
             "integration_id": integration.id,
             "vendor": integration.vendor,
             "model": model,
-            "record_id": f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}",
+            "record_id": str(uuid.UUID(rid)),
             "x_id": rec.x_id,
             "property_id": json_record(values, ("property_id",))["property_id"],
             "job_id": run_id,

@@ -183,7 +183,7 @@ def _subscription_json(
 async def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     """``syncd webhooks …``."""
     async with open_store(settings) as base:
-        store = make_webhook_store(base, settings)
+        store = make_webhook_store(base)
         action = args.webhooks_command
         if action == "add":
             return await _add(args, store)
@@ -390,7 +390,7 @@ async def _log(args: argparse.Namespace, store: WebhookStore) -> int:
 async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     """``syncd events …``."""
     async with open_store(settings) as base:
-        store = make_webhook_store(base, settings)
+        store = make_webhook_store(base)
         if args.events_command == "prune":
             days = args.older_than_days or settings.event_retention_days
             if days <= 0:

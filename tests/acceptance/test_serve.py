@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from support import free_port
 
 from syncd.crypto import Cipher
 from syncd.domain import Environment, Integration
@@ -24,12 +25,6 @@ from syncd.store.migrate import upgrade
 from syncd.store.sql import SqlStore
 
 SYNCD = [sys.executable, "-m", "syncd"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import signal
@@ -15,10 +14,9 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from support import with_store as db
 
-from syncd.crypto import Cipher
 from syncd.domain import Environment, Integration, RunRecord, RunStatus
-from syncd.store.engine import make_engine
 from syncd.store.sql import SqlStore
 
 SYNCD = [sys.executable, "-m", "syncd"]
@@ -30,17 +28,6 @@ def sim(
 ) -> tuple[str, dict[str, str]]:
     """A simulator subprocess: (base URL, credentials)."""
     return sim_process(scale=20)
-
-
-def db(url: str, key: bytes, work: Any) -> Any:
-    async def go() -> Any:
-        store = SqlStore(make_engine(url), Cipher(key))
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 _LOGS: list[Any] = []

@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+from support import free_port
 
 SYNCD = [sys.executable, "-m", "syncd"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:

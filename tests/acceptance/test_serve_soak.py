@@ -7,7 +7,6 @@ no integration ever ran twice at once, and both nodes shared the work.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -19,31 +18,18 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from support import with_store as db
 
-from syncd.crypto import Cipher
 from syncd.domain import Environment, Integration, RunRecord, RunStatus
-from syncd.store.engine import make_engine
 from syncd.store.sql import SqlStore
 
 SYNCD = [sys.executable, "-m", "syncd"]
 INTEGRATIONS = 50
 INTERVAL = 10  # seconds between fires of each integration's job
 SOAK = float(os.environ.get("SYNCD_TEST_SOAK_SECONDS", "120"))
-
-
-def db(url: str, key: bytes, work: Any) -> Any:
-    async def go() -> Any:
-        store = SqlStore(make_engine(url), Cipher(key))
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 @pytest.mark.timeout(SOAK + 180)

@@ -42,6 +42,7 @@ from syncd.sim.faults import (
     RateLimiter,
     RequestStats,
     format_retry_after,
+    short_page,
     truncate_body,
 )
 
@@ -89,7 +90,7 @@ _DATETIME = re.compile(
 )
 _INTEGER = re.compile(r"[0-9]+")
 # The fault (if any) the request in hand carries from the middleware to its handler.
-_FAULT = web.RequestKey("fault", FaultKind)
+_FAULT = web.RequestKey("fault", Fault)
 
 
 class _ApiError(Exception):
@@ -223,17 +224,44 @@ class BuildiumSimulator:
         path: str | None = None,
         delay: float = 0.0,
         retry_after: float | None = None,
+        after: int = 0,
+        delta: int = 0,
+        create: int = 0,
+        delete: int = 0,
     ) -> None:
-        """Make the next ``count`` requests (to ``path``, if given) misbehave.
+        """Let ``after`` requests (to ``path``, if given) pass, then make ``count`` misbehave.
 
-        Kinds: ``429``, ``500``, ``slow`` (wait ``delay`` seconds, then answer),
+        Kinds, on list endpoints: ``429`` (with ``Retry-After: retry_after``
+        when given), ``500``, ``slow`` (wait ``delay`` seconds, then answer),
         ``truncate`` (half the body), ``malformed`` (two corrupt records per
-        page), ``empty`` (``[]`` with ``X-Total-Count: 0``). Faults hit only
-        requests that pass authentication and the rate limit.
+        page), ``empty`` (``[]`` with ``X-Total-Count: 0``), ``repeat`` (the
+        records at offset 0 whatever ``offset`` says, the true
+        ``X-Total-Count``), ``total`` (``X-Total-Count`` off by ``delta``,
+        never below 0), ``short`` (the first half of the page's records,
+        rounded down, the true ``X-Total-Count``), ``drift`` (delete
+        ``delete`` random live records of the resource and create
+        ``create`` new ones, then answer from the changed data).
+
+        On single-record endpoints ``empty`` answers ``{}``, ``malformed`` a
+        string ``Id``, ``drift`` mutates first (a deleted record is a 404);
+        ``repeat``, ``total`` and ``short`` do not apply there: the record is
+        served as is, though the fault's unit is still used up.
+
+        Faults hit only requests that pass authentication and the rate limit;
+        how ``after`` meets the queue order is told in
+        :class:`~syncd.sim.faults.FaultInjector`.
         """
         self.faults.add(
             Fault(
-                kind=FaultKind(kind), count=count, path=path, delay=delay, retry_after=retry_after
+                kind=FaultKind(kind),
+                count=count,
+                path=path,
+                delay=delay,
+                retry_after=retry_after,
+                after=after,
+                delta=delta,
+                create=create,
+                delete=delete,
             )
         )
 
@@ -368,9 +396,13 @@ class BuildiumSimulator:
                 raise _ApiError(500, "An unexpected error occurred.", "InternalServerError")
             if fault.kind is FaultKind.SLOW:
                 await asyncio.sleep(fault.delay)
-            request[_FAULT] = fault.kind
+            request[_FAULT] = fault
         response = await handler(request)
-        if request.get(_FAULT) is FaultKind.TRUNCATE and isinstance(response, web.Response):
+        if (
+            fault is not None
+            and fault.kind is FaultKind.TRUNCATE
+            and isinstance(response, web.Response)
+        ):
             body = response.body
             if isinstance(body, bytes):
                 headers = {k: v for k, v in response.headers.items() if k != "Content-Length"}
@@ -403,30 +435,52 @@ class BuildiumSimulator:
         limit = _parse_int(query, "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
         list_query = self._parse_filters(query, filters)
         order = self._parse_orderby(resource, query.get("orderby"))
+        fault = request.get(_FAULT)
+        kind = None if fault is None else fault.kind
+        if fault is not None and kind is FaultKind.DRIFT:
+            # After validation: a refused request changes nothing.
+            self._drift(resource, fault)
         selection = self.store.select(resource, list_query, order)
         total = len(selection)
+        if kind is FaultKind.REPEAT:
+            offset = 0
         records = self.store.get_many(resource, selection.page(offset, limit))
-        fault = request.get(_FAULT)
-        if fault is FaultKind.EMPTY:
-            records, total = [], 0
-        elif fault is FaultKind.MALFORMED:
+        if kind is FaultKind.EMPTY:
+            records = []
+        elif kind is FaultKind.MALFORMED:
             records = _corrupt(resource, records)
+        elif kind is FaultKind.SHORT:
+            records = short_page(records)
+        if fault is not None:
+            total = fault.announced_total(total)
         return web.Response(
             body=orjson.dumps(records),
             headers={"Content-Type": _JSON, "X-Total-Count": str(total)},
         )
 
     def _single(self, request: web.Request, resource: str) -> web.Response:
+        fault = request.get(_FAULT)
+        kind = None if fault is None else fault.kind
+        if fault is not None and kind is FaultKind.DRIFT:
+            self._drift(resource, fault)
         record = self.store.get(resource, int(request.match_info["id"]))
         if record is None:
             raise _ApiError(404, "The requested resource was not found.", "NotFound")
-        fault = request.get(_FAULT)
         body: Record = record
-        if fault is FaultKind.EMPTY:
+        if kind is FaultKind.EMPTY:
             body = {}
-        elif fault is FaultKind.MALFORMED:
+        elif kind is FaultKind.MALFORMED:
             body = {**record, "Id": "not-a-number"}
         return web.Response(body=orjson.dumps(body), headers={"Content-Type": _JSON})
+
+    def _drift(self, resource: str, fault: Fault) -> None:
+        changed = self.mutate(resource, create=fault.create, delete=fault.delete)
+        log.debug(
+            "sim.buildium.drift",
+            resource=resource,
+            created=len(changed["created"]),
+            deleted=len(changed["deleted"]),
+        )
 
     @staticmethod
     def _parse_filters(query: MultiMapping[str], filters: frozenset[str]) -> ListQuery:

@@ -2,7 +2,25 @@
 
 Nothing here knows a vendor's wire format: a simulator asks :class:`FaultInjector`
 whether the request in hand should misbehave, and shapes the misbehaviour
-(error bodies, which fields to corrupt) itself.
+(error bodies, which fields to corrupt, which resource to change) itself.
+
+The kinds, as list requests see them:
+
+- ``429``: a rate-limit refusal (``retry_after`` adds a ``Retry-After`` header);
+- ``500``: a server error;
+- ``slow``: wait ``delay`` seconds, then answer normally;
+- ``truncate``: the first half of the body only;
+- ``malformed``: two records of the page broken;
+- ``empty``: no records, and a total of 0;
+- ``repeat``: the page at offset 0 whatever offset was asked (the true total);
+- ``total``: the page as usual, announcing the true total plus ``delta``
+  (never below 0);
+- ``short``: the first half of the page's records (rounded down), the true total;
+- ``drift``: first ``delete`` live records and ``create`` new ones of the
+  requested resource, then answer from the changed data.
+
+Every fault may wait: ``after`` requests matching its path pass before it
+applies (see :class:`FaultInjector` for how that meets the queue order).
 """
 
 from __future__ import annotations
@@ -10,12 +28,17 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 Clock = Callable[[], float]
+_T = TypeVar("_T")
+
+_FIELDS = frozenset(
+    {"kind", "count", "path", "delay", "retry_after", "after", "delta", "create", "delete"}
+)
 
 
 class FaultKind(StrEnum):
@@ -27,16 +50,28 @@ class FaultKind(StrEnum):
     TRUNCATE = "truncate"
     MALFORMED = "malformed"
     EMPTY = "empty"
+    REPEAT = "repeat"
+    TOTAL = "total"
+    SHORT = "short"
+    DRIFT = "drift"
 
 
 @dataclass(slots=True)
 class Fault:
-    """One pending fault: applies to the next ``count`` requests matching ``path``.
+    """One pending fault: lets ``after`` matching requests pass, then applies to ``count``.
 
     ``path`` None matches every request; otherwise the request path must be
     equal to it. ``delay`` is the pause of a ``slow`` fault in seconds;
     ``retry_after`` (seconds) makes a ``429`` fault send a ``Retry-After``
-    header.
+    header. ``delta`` is what a ``total`` fault adds to the announced total
+    (negative to announce fewer). ``create`` and ``delete`` are how many
+    records a ``drift`` fault creates and deletes before each answer.
+
+    ``delta``, ``create`` and ``delete`` are refused on the kinds that do not
+    use them (a typo'd kind would otherwise pass silently), and so are a
+    ``total`` fault without a ``delta`` and a ``drift`` fault that changes
+    nothing. ``delay`` and ``retry_after`` are accepted on any kind, as they
+    always were.
     """
 
     kind: FaultKind
@@ -44,6 +79,10 @@ class Fault:
     path: str | None = None
     delay: float = 0.0
     retry_after: float | None = None
+    after: int = 0
+    delta: int = 0
+    create: int = 0
+    delete: int = 0
 
     def __post_init__(self) -> None:
         self.kind = FaultKind(self.kind)
@@ -55,20 +94,34 @@ class Fault:
             self.retry_after < 0 or not math.isfinite(self.retry_after)
         ):
             raise ValueError("retry_after must be a finite number of seconds >= 0")
+        if self.after < 0:
+            raise ValueError("after must be an integer >= 0")
+        for name in ("create", "delete"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an integer >= 0")
+        if self.kind is FaultKind.TOTAL:
+            if self.delta == 0:
+                raise ValueError("delta must be a non-zero integer for a total fault")
+        elif self.delta != 0:
+            raise ValueError("delta applies only to total faults")
+        if self.kind is FaultKind.DRIFT:
+            if self.create == 0 and self.delete == 0:
+                raise ValueError("create or delete must be above 0 for a drift fault")
+        else:
+            for name in ("create", "delete"):
+                if getattr(self, name) != 0:
+                    raise ValueError(f"{name} applies only to drift faults")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Fault:
         """Build a fault from a JSON object; ``ValueError`` names what is wrong."""
-        unknown = set(data) - {"kind", "count", "path", "delay", "retry_after"}
+        unknown = set(data) - _FIELDS
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         kind = data.get("kind")
         if not isinstance(kind, str | int) or str(kind) not in {k.value for k in FaultKind}:
             choices = ", ".join(k.value for k in FaultKind)
             raise ValueError(f"kind must be one of {choices}")
-        count = data.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int):
-            raise ValueError("count must be an integer")
         path = data.get("path")
         if path is not None and not isinstance(path, str):
             raise ValueError("path must be a string")
@@ -77,10 +130,14 @@ class Fault:
         retry_after = None if retry_after_raw is None else _number(retry_after_raw, "retry_after")
         return cls(
             kind=FaultKind(str(kind)),
-            count=count,
+            count=_integer(data.get("count", 1), "count"),
             path=path,
-            delay=0.0 if delay is None else delay,
+            delay=delay,
             retry_after=retry_after,
+            after=_integer(data.get("after", 0), "after"),
+            delta=_integer(data.get("delta", 0), "delta"),
+            create=_integer(data.get("create", 0), "create"),
+            delete=_integer(data.get("delete", 0), "delete"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -91,7 +148,23 @@ class Fault:
             "path": self.path,
             "delay": self.delay,
             "retry_after": self.retry_after,
+            "after": self.after,
+            "delta": self.delta,
+            "create": self.create,
+            "delete": self.delete,
         }
+
+    def matches(self, path: str) -> bool:
+        """Whether a request to ``path`` is one this fault is about."""
+        return self.path is None or self.path == path
+
+    def announced_total(self, total: int) -> int:
+        """The total a list answer announces under this fault, given the true one."""
+        if self.kind is FaultKind.EMPTY:
+            return 0
+        if self.kind is FaultKind.TOTAL:
+            return max(0, total + self.delta)
+        return total
 
 
 def _number(value: Any, name: str) -> float:
@@ -100,11 +173,32 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
+def _integer(value: Any, name: str) -> int:
+    # bool is an int subclass, and JSON's true must not read as 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    return value
+
+
 class FaultInjector:
     """The queue of pending faults of one simulator.
 
-    Faults are consumed in the order they were added: a request takes one
-    unit of the first pending fault whose path matches it.
+    A request matching a fault's path either counts down the fault's
+    ``after`` (while it is above 0) or, once it has reached 0, may be hit by
+    it. The rule, for each request that reaches the injector:
+
+    - every waiting fault (``after`` above 0) whose path matches counts the
+      request, whatever else happens to it. So a fault's ``after`` counts
+      the requests to its path since it was queued, independently of the
+      other faults: adding a fault never moves when another one starts;
+    - a waiting fault neither applies nor stands in the way: the request goes
+      on to the faults queued after it, for its own path or any other;
+    - the request takes one unit of the first armed fault (``after`` 0) in
+      queue order whose path matches. Armed faults behind it wait for the
+      next matching request.
+
+    With no ``after`` anywhere this is the plain rule: faults are consumed in
+    the order they were added, one unit per matching request.
     """
 
     def __init__(self, faults: Iterable[Fault] = ()) -> None:
@@ -122,18 +216,26 @@ class FaultInjector:
         self._pending.clear()
 
     def take(self, path: str) -> Fault | None:
-        """Consume one use of the first fault matching ``path``, if any."""
+        """Count ``path`` against waiting faults; consume one use of the first armed match."""
+        hit: int | None = None
         for i, fault in enumerate(self._pending):
-            if fault.path is None or fault.path == path:
-                fault.count -= 1
-                if fault.count <= 0:
-                    del self._pending[i]
-                self.served[fault.kind.value] += 1
-                return replace(fault, count=1)
-        return None
+            if not fault.matches(path):
+                continue
+            if fault.after > 0:
+                fault.after -= 1
+            elif hit is None:
+                hit = i
+        if hit is None:
+            return None
+        fault = self._pending[hit]
+        fault.count -= 1
+        if fault.count <= 0:
+            del self._pending[hit]
+        self.served[fault.kind.value] += 1
+        return replace(fault, count=1)
 
     def pending(self) -> list[dict[str, Any]]:
-        """The faults still queued, as JSON-ready objects."""
+        """The faults still queued, as JSON-ready objects (``after`` and ``count`` left)."""
         return [fault.to_json() for fault in self._pending]
 
     def __len__(self) -> int:
@@ -228,6 +330,11 @@ class RequestStats:
             "429s": self.by_status.get(429, 0),
             "rate_limited": self.rate_limited,
         }
+
+
+def short_page(records: Sequence[_T]) -> list[_T]:
+    """The first half of a page's records, rounded down: what a ``short`` fault serves."""
+    return list(records[: len(records) // 2])
 
 
 def truncate_body(body: bytes) -> bytes:

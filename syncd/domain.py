@@ -131,6 +131,25 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingProof:
+    """What a connector's pages proved about a listing, read when they end.
+
+    ``listed`` counts the distinct records the pages carried, ``start`` the
+    position the listing resumed at (0 for a whole listing) and
+    ``announced`` the total the PMS announced last (None: it gives none).
+    ``sweep_safe`` is True only when the pages provably cover every record
+    that existed throughout the listing, so a record not seen is truly
+    gone; ``note`` says why not, or what drift was seen and allowed.
+    """
+
+    listed: int
+    start: int = 0
+    announced: int | None = None
+    sweep_safe: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     """A resident↔lease link derived from a lease record."""
 

@@ -16,6 +16,7 @@ never by inspecting a third-party exception.
     │   │   ├── RateLimited
     │   │   ├── PMSServerError
     │   │   └── PMSBadResponse
+    │   ├── IncompleteListing       pages that do not add up to the whole listing
     │   └── PermanentError          never retried
     │       ├── AuthenticationError (401)
     │       ├── PermissionDenied    (403)
@@ -104,6 +105,28 @@ class PMSServerError(TransientError):
 
 class PMSBadResponse(TransientError):
     """The PMS answered 2xx with a body that cannot be read (e.g. truncated)."""
+
+
+class IncompleteListing(ConnectorError):
+    """A listing's pages do not prove it complete (an empty or repeated page, a short count).
+
+    Not retried by the HTTP layer: the model run fails, nothing is swept,
+    no watermark moves, and the next run tries again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        listed: int | None = None,
+        announced: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.offset = offset
+        self.listed = listed
+        self.announced = announced
+        super().__init__(message, url=url)
 
 
 class PermanentError(ConnectorError):

@@ -47,6 +47,7 @@ from syncd.domain import (
     EventType,
     FetchWindow,
     Integration,
+    ListingProof,
     NormalizedRecord,
     OutboxEvent,
     Page,
@@ -60,6 +61,7 @@ from syncd.domain import (
 from syncd.errors import (
     AuthenticationError,
     ConnectorError,
+    IncompleteListing,
     PermissionDenied,
     StoreError,
     SyncdError,
@@ -432,11 +434,19 @@ class Runner:
             # queue, so the next page is normalized while the database writes
             # this one. Pages are still stored strictly in order.
             send, receive = anyio.create_memory_object_stream[_Transformed](max_buffer_size=2)
+            proof: ListingProof | None = None
 
             async def fetch_and_transform() -> None:
+                nonlocal proof
                 async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
                     async for page in pages:
-                        await send.send(await self._transform(integration, transform, page))
+                        item = await self._transform(integration, transform, page)
+                        try:
+                            await send.send(item)
+                        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            # The store stage left (its error is the one to report).
+                            return
+                    proof = pages.proof
 
             async with unwrapped_task_group() as tg, receive:
                 tg.start_soon(fetch_and_transform, name=f"fetch-{integration.id}-{model}")
@@ -468,6 +478,20 @@ class Runner:
                     if should_stop and should_stop():
                         # Leave after the page in hand: its checkpoint is committed.
                         raise _Stopped
+            if proof is None:
+                # Every connector must prove its listings; silence is no proof.
+                raise IncompleteListing(
+                    f"the {integration.vendor} connector ended the {model} listing "
+                    "without proving it complete"
+                )
+            bound.info(
+                "sync.listing.complete",
+                listed=proof.listed,
+                start=proof.start,
+                announced=proof.announced,
+                sweep_safe=proof.sweep_safe,
+                note=proof.note,
+            )
             await self.store.complete_checkpoint(integration.id, model, target)
         except ConnectorError as exc:
             status, error = RunStatus.FAILED, _describe(exc)
@@ -492,7 +516,9 @@ class Runner:
         counts.retries = connector.stats.retries - stats_before[1]
         sweep: SweepResult | None = None
         if status is RunStatus.SUCCESS:
-            reason = _no_sweep_reason(mode, resumed=cursor is not None, unidentified=unidentified)
+            reason = _no_sweep_reason(
+                mode, resumed=cursor is not None, unidentified=unidentified, proof=proof
+            )
             sweep = await self._sweep(
                 integration, job, run_id, fetch_window, reason, events=emit, bound=bound
             )
@@ -670,7 +696,9 @@ def _root_status(outcomes: Sequence[ModelOutcome], fatal: str | None) -> RunStat
     return RunStatus.FAILED
 
 
-def _no_sweep_reason(mode: SyncMode, *, resumed: bool, unidentified: int) -> str | None:
+def _no_sweep_reason(
+    mode: SyncMode, *, resumed: bool, unidentified: int, proof: ListingProof | None
+) -> str | None:
     """Why a successful model run may not sweep (None: it may)."""
     if mode is not SyncMode.FULL:
         return "an incremental run sees only what changed"
@@ -678,6 +706,10 @@ def _no_sweep_reason(mode: SyncMode, *, resumed: bool, unidentified: int) -> str
         return "the run resumed an earlier run's cursor and did not fetch the whole scope"
     if unidentified:
         return f"{unidentified} quarantined record(s) have no id and could be any record"
+    if proof is not None and not proof.sweep_safe:
+        return f"the listing is complete but not provably gap-free ({proof.note}); " + (
+            "the next full run sweeps"
+        )
     return None
 
 

@@ -3,18 +3,22 @@
 A connector owns one PMS's wire format (auth, paging, date filters, rate
 limits, retries, error translation) and knows nothing of the database. It
 hands out raw records page by page; the transform layer normalizes them.
+
+Every listing must prove itself complete (see :mod:`syncd.connectors.paging`):
+a :class:`PageStream` that ends without a :class:`~syncd.domain.ListingProof`
+counts as incomplete, so nothing is swept and no watermark moves.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from syncd.domain import Capability, FetchWindow, Page
+from syncd.domain import Capability, FetchWindow, ListingProof, Page
 
 
 @dataclass(slots=True)
@@ -41,7 +45,29 @@ class ConnectorOptions:
     backoff_base: float = 0.2
     backoff_max: float = 30.0
     timeout: float = 60.0
+    #: How long a storm of 429 answers is waited out before a request fails (seconds).
+    rate_limit_wait: float = 300.0
+    #: Drift a listing may show and still count as complete: at least this many
+    #: records, or this share of the announced total (see syncd.connectors.paging).
+    drift_records: int = 10
+    drift_share: float = 0.001
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PageStream(abc.ABC):
+    """The pages of one listing, in order; once exhausted, its proof of completeness."""
+
+    def __aiter__(self) -> PageStream:
+        return self
+
+    @abc.abstractmethod
+    async def __anext__(self) -> Page:
+        """The next page; raises :class:`~syncd.errors.IncompleteListing` on a fault."""
+
+    @property
+    @abc.abstractmethod
+    def proof(self) -> ListingProof | None:
+        """Set when the pages ended and proved the listing complete; None before."""
 
 
 class Connector(abc.ABC):
@@ -116,7 +142,7 @@ class Connector(abc.ABC):
         window: FetchWindow,
         *,
         cursor: str | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[Page]]:
+    ) -> AbstractAsyncContextManager[PageStream]:
         """Pages of ``model`` within ``window``, in order, resuming after ``cursor``.
 
         Returns an async context manager so prefetching tasks live in a task
@@ -125,4 +151,8 @@ class Connector(abc.ABC):
             async with connector.pages("units", window) as pages:
                 async for page in pages:
                     ...
+            proof = pages.proof  # None: the listing is not proven complete
+
+        A fault that makes the listing incomplete raises
+        :class:`~syncd.errors.IncompleteListing` from the iteration.
         """

@@ -11,20 +11,18 @@ documented limit is 10 requests per second; errors come as
 
 from __future__ import annotations
 
-import collections
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import anyio
-import anyio.abc
 import structlog
 
-from syncd.connectors.base import Connector, ConnectorOptions
+from syncd.connectors.base import Connector, ConnectorOptions, PageStream
 from syncd.connectors.http import JsonHttpClient, QueryValue
+from syncd.connectors.paging import ListingAudit, OffsetPager, decode_cursor, int_id, paged
 from syncd.connectors.ratelimit import TokenBucket
-from syncd.domain import Capability, FetchWindow, Page, RawRecord
+from syncd.domain import Capability, FetchWindow, RawRecord
 from syncd.errors import CredentialError, PermanentError, PMSBadResponse
 
 log = structlog.get_logger(__name__)
@@ -170,13 +168,15 @@ class BuildiumConnector(Connector):
         window: FetchWindow,
         *,
         cursor: str | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[Page]]:
-        """Pages of ``model`` in order; ``cursor`` is the offset to resume from.
+    ) -> AbstractAsyncContextManager[PageStream]:
+        """Pages of ``model`` in Id order; ``cursor`` resumes after the last stored page.
 
-        After the first page reveals ``X-Total-Count``, up to
-        ``options.concurrency`` later pages are fetched at once. Each page's
-        ``cursor`` is the offset just after its records. The first page is
-        yielded even when empty, so the caller learns the total.
+        Listings are sorted by ``Id`` (``orderby=Id``), so the shared pager
+        proves them gap-free: consecutive pages overlap by one record (see
+        :mod:`syncd.connectors.paging`). After the first page reveals
+        ``X-Total-Count``, up to ``options.concurrency`` later pages are
+        fetched at once. The first page is yielded even when empty, so the
+        caller learns the total.
         """
         endpoint = _ENDPOINTS.get(model)
         if endpoint is None:
@@ -184,47 +184,40 @@ class BuildiumConnector(Connector):
             raise PermanentError(f"Buildium has no {model!r} resource (supported: {supported})")
         if not self._client.is_open:
             raise RuntimeError("BuildiumConnector is not open; use 'async with connector'")
-        params: dict[str, QueryValue] = {
-            "orderby": "Id",
-            "limit": self.page_limit,
-            **_FILTERS.get(model, {}),
-        }
+        params: dict[str, QueryValue] = {"orderby": "Id", **_FILTERS.get(model, {})}
         if model in _WINDOWED:
             if window.since is not None:
                 params["lastupdatedfrom"] = format_timestamp(window.since)
             if window.until is not None:
                 params["lastupdatedto"] = format_timestamp(window.until)
-        return self._pages(model, endpoint, params, _parse_cursor(cursor, model))
+        start, last_id = _parse_cursor(cursor, model)
+        audit = ListingAudit(
+            model,
+            key=_ID,
+            ordered=True,
+            start=start,
+            last_key=last_id,
+            drift_records=self.options.drift_records,
+            drift_share=self.options.drift_share,
+        )
+        return self._pages(model, endpoint, params, audit)
 
-    @asynccontextmanager
-    async def _pages(
-        self, model: str, endpoint: str, params: dict[str, QueryValue], start: int
-    ) -> AsyncIterator[AsyncIterator[Page]]:
-        error: BaseException | None = None
-        async with anyio.create_task_group() as tg:
-            stream = _PageStream(
-                self,
+    def _pages(
+        self, model: str, endpoint: str, params: dict[str, QueryValue], audit: ListingAudit
+    ) -> AbstractAsyncContextManager[PageStream]:
+        async def fetch(offset: int, limit: int) -> tuple[list[RawRecord], int | None]:
+            return await self.fetch_page(endpoint, {**params, "limit": limit}, offset)
+
+        return paged(
+            lambda tg: OffsetPager(
                 tg,
                 model=model,
-                endpoint=endpoint,
-                params=params,
-                start=start,
+                fetch=fetch,
+                audit=audit,
+                limit=self.page_limit,
                 concurrency=max(1, self.options.concurrency),
             )
-            try:
-                yield stream
-            except BaseException as exc:
-                if isinstance(exc, anyio.get_cancelled_exc_class()):
-                    raise
-                # Re-raised below, outside the task group, so callers catch the
-                # ConnectorError (or an interrupt) itself rather than an
-                # ExceptionGroup around it.
-                error = exc
-            finally:
-                stream.closed = True
-                tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
+        )
 
     async def fetch_page(
         self, endpoint: str, params: Mapping[str, QueryValue], offset: int
@@ -241,155 +234,17 @@ class BuildiumConnector(Connector):
         return body, _parse_total(response.headers.get("X-Total-Count"))
 
 
-class _Slot:
-    """The result of one prefetched page, filled in by its fetch task."""
-
-    __slots__ = ("done", "error", "offset", "records")
-
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
-        self.done = anyio.Event()
-        self.records: list[RawRecord] = []
-        self.error: Exception | None = None
+#: Buildium ids are integers; anything else is an unreadable id.
+_ID = int_id("Id")
 
 
-class _PageStream:
-    """Async iterator over the pages of one listing, prefetching ahead in order.
-
-    The first page is fetched by the consumer itself. If it carries a total,
-    later offsets are fetched by tasks in the connector's task group, at most
-    ``concurrency`` pages ahead of the consumer; results wait in per-offset
-    slots so pages come out in order whatever order they arrive in. Without
-    a total, pages are fetched one by one until a short page.
-    """
-
-    def __init__(
-        self,
-        connector: BuildiumConnector,
-        tg: anyio.abc.TaskGroup,
-        *,
-        model: str,
-        endpoint: str,
-        params: Mapping[str, QueryValue],
-        start: int,
-        concurrency: int,
-    ) -> None:
-        self._connector = connector
-        self._tg = tg
-        self._model = model
-        self._endpoint = endpoint
-        self._params = params
-        self._limit = int(params["limit"])
-        self._concurrency = concurrency
-        self._next_offset = start  # next offset to request
-        self._total: int | None = None
-        self._started = False
-        self._finished = False
-        self._slots: collections.deque[_Slot] = collections.deque()
-        self.closed = False
-
-    def __aiter__(self) -> _PageStream:
-        return self
-
-    async def __anext__(self) -> Page:
-        if self.closed:
-            raise RuntimeError("pages iterated after leaving their 'async with' block")
-        if self._finished:
-            raise StopAsyncIteration
-        if not self._started:
-            self._started = True
-            return await self._first_page()
-        if self._total is None:
-            offset = self._next_offset
-            records = await self._fetch(offset)
-            self._next_offset = offset + self._limit
-            if not records:
-                self._finished = True
-                raise StopAsyncIteration
-            return self._page(offset, records)
-        if not self._slots:
-            self._finished = True
-            raise StopAsyncIteration
-        slot = self._slots.popleft()
-        await slot.done.wait()
-        if slot.error is not None:
-            self._finished = True
-            raise slot.error
-        if not slot.records:
-            # The result set shrank since the total was reported.
-            self._finished = True
-            raise StopAsyncIteration
-        self._schedule()
-        return self._page(slot.offset, slot.records)
-
-    async def _first_page(self) -> Page:
-        offset = self._next_offset
-        records, total = await self._connector.fetch_page(self._endpoint, self._params, offset)
-        self._total = total
-        if total is not None and 0 < len(records) < self._limit and offset + len(records) < total:
-            # The PMS caps pages below what was asked: step by what it really
-            # sends, or the prefetched offsets would skip records.
-            log.warning(
-                "buildium.page_size.capped",
-                model=self._model,
-                requested=self._limit,
-                received=len(records),
-            )
-            self._limit = len(records)
-            self._params = {**self._params, "limit": self._limit}
-        self._next_offset = offset + self._limit
-        page = self._page(offset, records)
-        if not records:
-            self._finished = True
-        elif total is not None:
-            self._schedule()
-        return page
-
-    def _page(self, offset: int, records: list[RawRecord]) -> Page:
-        if self._total is None and len(records) < self._limit:
-            self._finished = True
-        return Page(
-            model=self._model,
-            records=records,
-            cursor=str(offset + len(records)),
-            total=self._total,
-        )
-
-    def _schedule(self) -> None:
-        total = self._total
-        assert total is not None
-        while len(self._slots) < self._concurrency and self._next_offset < total:
-            slot = _Slot(self._next_offset)
-            self._next_offset += self._limit
-            self._slots.append(slot)
-            self._tg.start_soon(self._fill, slot)
-
-    async def _fill(self, slot: _Slot) -> None:
-        try:
-            slot.records = await self._fetch(slot.offset)
-        except Exception as exc:
-            # Delivered to the consumer at this page's turn, after earlier pages.
-            slot.error = exc
-        finally:
-            slot.done.set()
-
-    async def _fetch(self, offset: int) -> list[RawRecord]:
-        records, _ = await self._connector.fetch_page(self._endpoint, self._params, offset)
-        return records
-
-
-def _parse_cursor(cursor: str | None, model: str) -> int:
-    if cursor is None:
-        return 0
-    try:
-        offset = int(cursor)
-    except ValueError:
-        offset = -1
-    if offset < 0:
+def _parse_cursor(cursor: str | None, model: str) -> tuple[int, int | None]:
+    parsed = decode_cursor(cursor)
+    if parsed is None:
         # Starting over is always safe: the store upserts what it sees again.
         log.warning("buildium.cursor.invalid", model=model, cursor=cursor)
-        return 0
-    return offset
+        return (0, None)
+    return parsed
 
 
 def _parse_total(value: str | None) -> int | None:

@@ -26,6 +26,7 @@ from syncd.errors import (
     CredentialError,
     PermanentError,
     PMSBadResponse,
+    IncompleteListing,
     PMSNotFound,
     RequestRejected,
 )
@@ -169,7 +170,8 @@ async def test_sends_credentials_and_paging_params(serve: Serve) -> None:
     assert headers["x-buildium-client-id"] == "id-123"
     assert headers["x-buildium-client-secret"] == "secret-456"
     assert pages[0].total == 3
-    assert pages[0].cursor == "3"
+    # The position after the page and its last Id (the next page overlaps it).
+    assert pages[0].cursor == "3:3"
     assert pages[0].model == "units"
 
 
@@ -197,11 +199,12 @@ async def test_pages_in_order_even_when_later_pages_answer_first(serve: Serve) -
     async with connector(fake.url, concurrency=4) as conn:
         pages = await collect(conn, "leases")
     assert ids(pages) == list(range(1, 24))
-    assert [page.cursor for page in pages] == ["5", "10", "15", "20", "23"]
+    # Each page after the first starts on the previous page's last record.
+    assert [page.cursor for page in pages] == ["5:5", "9:9", "13:13", "17:17", "21:21", "23:23"]
     assert {page.total for page in pages} == {23}
-    assert sorted(fake.offsets) == [0, 5, 10, 15, 20]
+    assert sorted(fake.offsets) == [0, 4, 8, 12, 16, 20]
     assert 2 <= fake.max_in_flight <= 4
-    assert conn.stats.requests == 5
+    assert conn.stats.requests == 6
     assert conn.stats.retries == 0
 
 
@@ -214,14 +217,13 @@ async def test_concurrency_bounds_pages_in_flight(serve: Serve) -> None:
 
 
 async def test_sequential_consumer_still_gets_prefetch(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(40, delay=lambda _: 0.1))
+    fake = await serve(FakeBuildium(40, delay=lambda _: 0.05))
     async with connector(fake.url, concurrency=4, page_size=5) as conn:
-        started = time.monotonic()
         pages = await collect(conn, "units")
-        elapsed = time.monotonic() - started
-    assert len(pages) == 8
-    # One page first, then seven pages four at a time: about 3 round trips, not 8.
-    assert elapsed < 0.6
+    assert ids(pages) == list(range(1, 41))
+    # Measured by requests in flight, not seconds (a busy machine slows both):
+    # while the consumer takes one page, the next four are already asked for.
+    assert fake.max_in_flight == 4
 
 
 async def test_resume_from_cursor(serve: Serve) -> None:
@@ -230,8 +232,16 @@ async def test_resume_from_cursor(serve: Serve) -> None:
         pages = await collect(conn, "units", cursor="10")
     assert ids(pages) == list(range(11, 24))
     assert fake.offsets[0] == 10
-    assert sorted(fake.offsets) == [10, 15, 20]
-    assert [page.cursor for page in pages] == ["15", "20", "23"]
+    assert sorted(fake.offsets) == [10, 14, 18, 22]
+    assert [page.cursor for page in pages] == ["15:15", "19:19", "23:23"]
+
+
+async def test_resume_overlaps_the_last_stored_record(serve: Serve) -> None:
+    fake = await serve(FakeBuildium(23))
+    async with connector(fake.url) as conn:
+        pages = await collect(conn, "units", cursor="10:10")
+    assert ids(pages) == list(range(11, 24))
+    assert fake.offsets[0] == 9
 
 
 async def test_cursor_at_end_gives_one_empty_page(serve: Serve) -> None:
@@ -260,19 +270,24 @@ async def test_empty_result(serve: Serve) -> None:
 
 
 async def test_exact_multiple_of_page_size(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(10))
+    fake = await serve(FakeBuildium(9))
     async with connector(fake.url) as conn:
         pages = await collect(conn, "units")
-    assert [len(page.records) for page in pages] == [5, 5]
-    assert sorted(fake.offsets) == [0, 5]
+    assert [len(page.records) for page in pages] == [5, 4]
+    # A full page reaching the total is confirmed by one more (short) page.
+    assert sorted(fake.offsets) == [0, 4, 8]
 
 
-async def test_empty_page_before_total_stops(serve: Serve) -> None:
+async def test_listing_short_of_its_total_is_incomplete(serve: Serve) -> None:
     fake = await serve(FakeBuildium(12, reported_total=40))
+    received: list[Page] = []
     async with connector(fake.url, concurrency=2) as conn:
-        pages = await collect(conn, "units")
-    assert ids(pages) == list(range(1, 13))
-    assert [page.cursor for page in pages] == ["5", "10", "12"]
+        with pytest.raises(IncompleteListing, match="where 5 were asked, yet 40 were announced"):
+            async with conn.pages("units", FetchWindow()) as pages:
+                async for page in pages:
+                    received.append(page)
+        assert pages.proof is None
+    assert ids(received) == list(range(1, 10))
 
 
 async def test_without_total_pages_sequentially_until_short_page(serve: Serve) -> None:
@@ -280,18 +295,18 @@ async def test_without_total_pages_sequentially_until_short_page(serve: Serve) -
     async with connector(fake.url) as conn:
         pages = await collect(conn, "units")
     assert ids(pages) == list(range(1, 13))
-    assert fake.offsets == [0, 5, 10]
+    assert fake.offsets == [0, 4, 8]
     assert fake.max_in_flight == 1
     assert {page.total for page in pages} == {None}
-    assert [page.cursor for page in pages] == ["5", "10", "12"]
+    assert [page.cursor for page in pages] == ["5:5", "9:9", "12:12"]
 
 
-async def test_without_total_stops_at_empty_page(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(10, send_total=False))
+async def test_without_total_stops_at_a_short_page(serve: Serve) -> None:
+    fake = await serve(FakeBuildium(9, send_total=False))
     async with connector(fake.url) as conn:
         pages = await collect(conn, "units")
-    assert [len(page.records) for page in pages] == [5, 5]
-    assert fake.offsets == [0, 5, 10]
+    assert [len(page.records) for page in pages] == [5, 4]
+    assert fake.offsets == [0, 4, 8]
 
 
 async def test_server_capping_page_size_loses_nothing(serve: Serve) -> None:
@@ -411,25 +426,26 @@ async def test_non_array_body_is_bad_response(serve: Serve) -> None:
 
 
 async def test_failed_page_surfaces_after_earlier_pages(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(30, fail={10: 422}))
+    fake = await serve(FakeBuildium(30, fail={8: 422}))
     received: list[Page] = []
     async with connector(fake.url, concurrency=4) as conn:
         with pytest.raises(RequestRejected, match="offset: is cursed") as info:
             async with conn.pages("units", FetchWindow()) as pages:
                 async for page in pages:
                     received.append(page)
-    assert ids(received) == list(range(1, 11))
+    assert ids(received) == list(range(1, 10))
     assert info.value.status == 422
     # A permanent error is not retried.
-    assert fake.offsets.count(10) == 1
+    assert fake.offsets.count(8) == 1
 
 
 async def test_transient_page_failure_is_retried_transparently(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(20, fail={5: 503, 15: 500}))
+    fake = await serve(FakeBuildium(20, fail={4: 503, 16: 500}))
     async with connector(fake.url) as conn:
         pages = await collect(conn, "units")
     assert ids(pages) == list(range(1, 21))
-    assert conn.stats.requests == 6
+    # Offsets 0, 4, 8, 12 and 16 (a short page: the end), two of them retried.
+    assert conn.stats.requests == 7
     assert conn.stats.retries == 2
 
 
@@ -439,7 +455,7 @@ async def test_early_exit_cancels_in_flight_fetches(serve: Serve) -> None:
         started = time.monotonic()
         async with conn.pages("units", FetchWindow()) as pages:
             async for page in pages:
-                assert page.cursor == "5"
+                assert page.cursor == "5:5"
                 # Let the prefetches reach the server before leaving.
                 while fake.in_flight < 4:
                     await anyio.sleep(0.01)

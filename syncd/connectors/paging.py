@@ -10,9 +10,9 @@ pages through :class:`ListingAudit` (and, for offset/limit APIs,
 
 1. **Each page agrees with itself.** A page that comes back empty, or
    shorter than the page size, while its own announced total says more
-   records follow (beyond the drift tolerance), is a fault. (The first page may be short: the PMS caps
-   the page size below what was asked, and later pages step by what it
-   really sends.)
+   records follow (beyond the drift tolerance), is a fault. (The first
+   page may be short: the PMS caps the page size below what was asked, and
+   later pages step by what it really sends.)
 2. **No page repeats.** A page that brings no record not listed before
    while the listing has not reached its end (a PMS ignoring ``offset``
    answers the same page for every offset), or that repeats ids in an
@@ -212,17 +212,16 @@ class ListingAudit:
             if self.ordered
             else self._admit_unordered(where, records, keys, readable)
         )
-        if not realigning and not any(self._key(r) is not None for r in fresh):
-            if n >= limit:
-                raise IncompleteListing(
-                    f"{where} repeated records already listed "
-                    f"(ids {readable[0]} to {readable[-1]}); "
-                    + self._progress(total)
-                    + "; the PMS may be ignoring the offset",
-                    offset=offset,
-                    listed=self.position,
-                    announced=total,
-                )
+        if not realigning and n >= limit and not any(self._key(r) is not None for r in fresh):
+            raise IncompleteListing(
+                f"{where} repeated records already listed "
+                f"(ids {readable[0]} to {readable[-1]}); "
+                + self._progress(total)
+                + "; the PMS may be ignoring the offset",
+                offset=offset,
+                listed=self.position,
+                announced=total,
+            )
         self.listed += len(fresh)
         return fresh
 

@@ -77,7 +77,7 @@ async def test_an_empty_page_in_a_full_run_fails_and_deletes_nothing(
     sim.add_fault("empty", after=19, path=UNITS_PATH)
     outcome = await units_run(store, integ, full=True)
     assert outcome.status is RunStatus.FAILED
-    # Pages of 10 overlap by one: the 20th starts at 19 × 9 = 171.
+    # Pages of 10 overlap by one: the 20th starts at 19 * 9 = 171.
     assert outcome.error == (
         "IncompleteListing: page at offset 171 was empty; 172 of 200 announced "
         "(that page announced 0)"

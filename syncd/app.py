@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from syncd.crypto import Cipher, load_or_create_key
+from syncd.errors import ConfigError
 from syncd.metrics import Metrics
 from syncd.runner import Runner, RunnerConfig
 from syncd.scheduler import Scheduler, SchedulerConfig
@@ -23,7 +24,13 @@ from syncd.webhooks.retry import RetryPolicy
 def make_cipher(settings: Settings) -> Cipher:
     """The credential cipher, from ``SYNCD_SECRET_KEY`` or the key file."""
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    return Cipher(load_or_create_key(key, settings.effective_key_file))
+    named = settings.secret_key_file is not None
+    try:
+        return Cipher(load_or_create_key(key, settings.effective_key_file, named=named))
+    except ConfigError as exc:
+        if named and not exc.field:
+            raise ConfigError(str(exc), field="SYNCD_SECRET_KEY_FILE") from exc
+        raise
 
 
 @asynccontextmanager
@@ -45,6 +52,11 @@ def runner_config(settings: Settings) -> RunnerConfig:
         jobs_dir=settings.jobs_dir,
         transforms_dir=settings.transforms_dir,
         overlap=timedelta(seconds=settings.incremental_overlap_seconds),
+        connector_overrides={
+            "rate_limit_wait_seconds": settings.pms_rate_limit_wait_seconds,
+            "listing_drift_records": settings.listing_drift_records,
+            "listing_drift_share": settings.listing_drift_share,
+        },
     )
 
 

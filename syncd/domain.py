@@ -72,6 +72,9 @@ class RunStatus(StrEnum):
     #: The data is stored but a deletion sweep was held by the guard: a
     #: human approves (``syncd sweeps approve``) or dismisses it.
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    #: Not run: another run was syncing the same data, or a model it
+    #: depends on failed. Not a failure; the error column says why.
+    SKIPPED = "SKIPPED"
 
 
 #: Statuses of a run that stored its whole scope (a held sweep does not undo that).
@@ -274,6 +277,10 @@ class RunRecord:
     error: str | None
     #: The schedule's fire time this run answered (None: not scheduled).
     scheduled_for: datetime | None = None
+    #: The process that ran it (its node id).
+    owner: str | None = None
+    #: Fire times that passed while the previous run went on, answered by this one.
+    coalesced_fires: int = 0
 
 
 class ScheduleState(StrEnum):
@@ -295,6 +302,8 @@ class Schedule:
     last_run_at: datetime | None
     lease_owner: str | None
     lease_expires_at: datetime | None
+    #: Fire times missed while the last run went on (recorded by the next run).
+    coalesced_fires: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ never by inspecting a third-party exception.
 
     SyncdError
     ├── ConfigError                 bad settings / YAML file (names file + field)
-    │   └── SchemaError             bad transform or job schema
+    │   ├── SchemaError             bad transform or job schema
+    │   └── UnknownModel            a model the integration's vendor has no job for
     ├── IntegrationNotFound
     ├── CredentialError             missing/undecryptable credentials, bad key
     ├── ConnectorError              anything talking to a PMS
@@ -53,6 +54,10 @@ class ConfigError(SyncdError):
 
 class SchemaError(ConfigError):
     """A transform schema or job definition file is invalid."""
+
+
+class UnknownModel(ConfigError):
+    """A model was asked for that the integration's vendor has no job for."""
 
 
 class IntegrationNotFound(SyncdError):

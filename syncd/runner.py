@@ -26,8 +26,11 @@ NEEDS_ATTENTION and ``syncd sweeps approve RUN_ID`` applies it later.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +56,7 @@ from syncd.domain import (
     Page,
     QuarantinedRecord,
     RunCounts,
+    RunRecord,
     RunStatus,
     SweepResult,
     SweepScope,
@@ -63,8 +67,10 @@ from syncd.errors import (
     ConnectorError,
     IncompleteListing,
     PermissionDenied,
+    RunConflict,
     StoreError,
     SyncdError,
+    UnknownModel,
 )
 from syncd.integration_config import (
     apply_job_overrides,
@@ -141,6 +147,13 @@ class SyncReport:
     error: str | None = None
     #: The run was stopped by a shutdown after a stored page (it resumes later).
     stopped: bool = False
+    #: The job definitions or transforms could not be loaded (bad configuration).
+    definitions_failed: bool = False
+
+    @property
+    def skipped(self) -> bool:
+        """True when the sync did not run because another run was syncing the integration."""
+        return self.status is RunStatus.SKIPPED and not self.outcomes
 
     @property
     def ok(self) -> bool:
@@ -148,14 +161,46 @@ class SyncReport:
         return self.status is RunStatus.SUCCESS
 
 
+def default_node_id() -> str:
+    """A node id unique per process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def process_gone(node_id: str) -> bool:
+    """True if ``node_id`` is a default node id of a process on this host that has exited.
+
+    Only ids made by :func:`default_node_id` (host, pid, suffix) on this
+    very host can be checked; any other id (``SYNCD_NODE_ID``, another
+    host) is assumed alive, and its runs wait out their heartbeats.
+    """
+    host, pid, suffix = ([*node_id.rsplit("-", 2), "", ""])[:3]
+    if host != socket.gethostname() or not pid.isdigit() or len(suffix) != 6:
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process)
+    return False
+
+
 @dataclass(slots=True)
 class RunnerConfig:
-    """Where the runner finds its definitions and how it windows incremental runs."""
+    """Where the runner finds its definitions and how it windows incremental runs.
+
+    ``owner`` is written into every run this runner records: the process
+    recognizes its own orphaned runs by it (the scheduler sets it to the
+    node id).
+    """
 
     jobs_dir: Path | None = None
     transforms_dir: Path | None = None
     overlap: timedelta = timedelta(minutes=5)
     connector_overrides: dict[str, Any] = field(default_factory=dict)
+    owner: str = field(default_factory=default_node_id)
 
 
 def _utcnow() -> datetime:
@@ -167,10 +212,16 @@ def connector_options(
 ) -> ConnectorOptions:
     """Connector tunables: job defaults, then integration options, then explicit overrides."""
     opts = dict(integration.options) | {k: v for k, v in overrides.items() if v is not None}
+    defaults = ConnectorOptions()
     return ConnectorOptions(
         page_size=int(opts.get("page_size", jobs.page_size)),
         concurrency=int(opts.get("concurrency", jobs.concurrency)),
         rate_limit=float(opts.get("rate_limit_per_second", jobs.rate_limit_per_second)),
+        rate_limit_wait=float(opts.get("rate_limit_wait_seconds", defaults.rate_limit_wait)),
+        backoff_base=float(opts.get("backoff_base_seconds", defaults.backoff_base)),
+        backoff_max=float(opts.get("backoff_max_seconds", defaults.backoff_max)),
+        drift_records=int(opts.get("listing_drift_records", defaults.drift_records)),
+        drift_share=float(opts.get("listing_drift_share", defaults.drift_share)),
     )
 
 
@@ -180,12 +231,19 @@ class Runner:
     def __init__(self, store: Store, config: RunnerConfig | None = None) -> None:
         self.store = store
         self.config = config or RunnerConfig()
+        # Runs this runner has in hand: any other RUNNING run recorded with
+        # its owner is an orphan (e.g. its database connection was cut).
+        self._live: set[str] = set()
 
-    def _connector(self, integration: Integration, jobs: VendorJobs) -> Connector:
+    def _connector(
+        self, integration: Integration, jobs: VendorJobs, base_url: str | None = None
+    ) -> Connector:
         cls = get_connector_class(integration.vendor)
-        base_url = integration.base_url or cls.default_base_url(integration.environment.value)
+        url = (
+            base_url or integration.base_url or cls.default_base_url(integration.environment.value)
+        )
         return cls(
-            base_url=base_url,
+            base_url=url,
             credentials=integration.credentials,
             options=connector_options(jobs, integration, **self.config.connector_overrides),
         )
@@ -199,9 +257,10 @@ class Runner:
         if wanted:
             unknown = sorted(wanted - {j.model for j in jobs.jobs})
             if unknown:
-                raise SyncdError(
+                raise UnknownModel(
                     f"{integration.vendor} has no job for model {unknown[0]!r} "
-                    f"(known: {', '.join(j.model for j in jobs.jobs)})"
+                    f"(known: {', '.join(j.model for j in jobs.jobs)})",
+                    field="model",
                 )
         overrides = integration.options.get("jobs", {})
 
@@ -227,54 +286,183 @@ class Runner:
         should_stop: Callable[[], bool] | None = None,
         stale_after: timedelta | None = None,
         scheduled_for: datetime | None = None,
+        coalesced_fires: int = 0,
     ) -> SyncReport:
         """Sync ``models`` (default: every enabled job) of ``integration``.
 
-        ``scheduled_for`` is the fire time a scheduled run answers (kept in the job log).
+        ``scheduled_for`` is the fire time a scheduled run answers and
+        ``coalesced_fires`` the fire times before it that passed while the
+        previous run went on (both kept in the job log). When another run
+        is syncing the integration, nothing runs: the sync is recorded as
+        SKIPPED. Unknown ``models`` raise :class:`~syncd.errors.UnknownModel`
+        before anything is recorded; job definitions or transforms that
+        cannot be loaded fail the recorded run with a JOB_FAILURE event.
         """
         started = time.monotonic()
-        jobs = load_jobs(integration.vendor, self.config.jobs_dir)
-        plan = self.plan(integration, models)
-        root = self.config.transforms_dir
-        transforms = load_transforms(
-            integration.vendor,
-            directory=root / vendor_dirname(integration.vendor) if root else None,
-            enum_overrides=integration.options.get("enum_maps"),
-        )
+        stale = stale_after or DEFAULT_STALE_AFTER
+        owner = self.config.owner
         root_mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
+        if models:
+            try:
+                self.plan(integration, models)
+            except UnknownModel:
+                raise
+            except SyncdError:
+                pass  # broken definitions: recorded as the run's failure below
+        bound = log.bind(integration_id=integration.id, vendor=integration.vendor)
+        active = await self.store.active_runs(
+            integration.id, stale_after=stale, owner=owner, live=self._live
+        )
+        gone = {r.owner for r in active if r.owner and process_gone(r.owner)}
+        for other in sorted(gone):
+            # A process of this host that no longer exists (killed): its runs
+            # need not wait out their heartbeats.
+            await self.store.abandon_runs(
+                integration.id, owner=other, reason=f"abandoned: its process {other} is gone"
+            )
+            bound.warning("sync.run.abandoned", owner=other)
+        if gone:
+            active = await self.store.active_runs(
+                integration.id, stale_after=stale, owner=owner, live=self._live
+            )
+        if active:
+            # A collision is a skip, not a failure: the other run is syncing
+            # the same data right now.
+            reason = "skipped: " + _busy(active)
+            root_id = await self.store.record_skipped_run(
+                integration=integration,
+                mode=root_mode,
+                trigger=trigger,
+                reason=reason,
+                scheduled_for=scheduled_for,
+                owner=owner,
+                coalesced_fires=coalesced_fires,
+            )
+            bound.info("sync.run.skipped", run_id=root_id, reason=reason)
+            return SyncReport(
+                root_run_id=root_id,
+                integration_id=integration.id,
+                vendor=integration.vendor,
+                status=RunStatus.SKIPPED,
+                outcomes=(),
+                counts=RunCounts(),
+                seconds=time.monotonic() - started,
+                error=reason,
+            )
         root_id = await self.store.start_run(
             integration=integration,
             model=None,
             mode=root_mode,
             trigger=trigger,
+            stale_after=stale,
             scheduled_for=scheduled_for,
+            owner=owner,
+            live=self._live,
+            coalesced_fires=coalesced_fires,
         )
+        self._live.add(root_id)
+        try:
+            return await self._run_root(
+                integration,
+                root_id,
+                root_mode,
+                models=models,
+                full=full,
+                trigger=trigger,
+                progress=progress,
+                should_stop=should_stop,
+                stale_after=stale,
+                started=started,
+            )
+        finally:
+            self._live.discard(root_id)
+
+    async def _run_root(
+        self,
+        integration: Integration,
+        root_id: str,
+        root_mode: SyncMode,
+        *,
+        models: Sequence[str] | None,
+        full: bool,
+        trigger: str,
+        progress: ProgressSink | None,
+        should_stop: Callable[[], bool] | None,
+        stale_after: timedelta,
+        started: float,
+    ) -> SyncReport:
         bound = log.bind(integration_id=integration.id, vendor=integration.vendor, run_id=root_id)
+        try:
+            jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+            plan = self.plan(integration, models)
+            root = self.config.transforms_dir
+            transforms = load_transforms(
+                integration.vendor,
+                directory=root / vendor_dirname(integration.vendor) if root else None,
+                enum_overrides=integration.options.get("enum_maps"),
+            )
+        except SyncdError as exc:
+            # A broken jobs/ or transforms/ file: record the failure where
+            # operators look (the job log, JOB_FAILURE, /readyz), not only a log line.
+            reason = f"cannot load the job definitions or transforms: {exc}"
+            event = _job_failure(
+                integration, root_id, root_id, None, root_mode, trigger, RunStatus.FAILED, reason
+            )
+            await self.store.finish_run(root_id, RunStatus.FAILED, None, reason, events=[event])
+            bound.error("sync.run.failed", error=reason, error_type=type(exc).__name__)
+            return SyncReport(
+                root_run_id=root_id,
+                integration_id=integration.id,
+                vendor=integration.vendor,
+                status=RunStatus.FAILED,
+                outcomes=(),
+                counts=RunCounts(),
+                seconds=time.monotonic() - started,
+                error=reason,
+                definitions_failed=True,
+            )
         bound.info("sync.run.started", models=[j.model for j in plan], mode=root_mode.value)
         outcomes: list[ModelOutcome] = []
         total = RunCounts()
         fatal: str | None = None
         stopped = False
+        # Models that did not sync: their dependents are skipped (see _blocked).
+        unsynced: set[str] = set()
         try:
-            async with self._connector(integration, jobs) as connector:
+            async with (
+                _endpoint(integration) as base_url,
+                self._connector(integration, jobs, base_url) as connector,
+            ):
                 for job in plan:
                     if should_stop and should_stop():
                         stopped = True
                         break
-                    outcome = await self._run_model(
-                        integration,
-                        connector,
-                        transforms,
-                        job,
-                        full,
-                        trigger,
-                        root_id,
-                        progress,
-                        should_stop,
-                        stale_after,
-                    )
+                    blocked = [d for d in job.depends_on if d in unsynced]
+                    if blocked:
+                        outcome = await self._skip_model(
+                            integration,
+                            job.model,
+                            root_id,
+                            trigger,
+                            f"skipped: depends on {', '.join(blocked)}, which did not sync",
+                        )
+                    else:
+                        outcome = await self._run_model(
+                            integration,
+                            connector,
+                            transforms,
+                            job,
+                            full,
+                            trigger,
+                            root_id,
+                            progress,
+                            should_stop,
+                            stale_after,
+                        )
                     outcomes.append(outcome)
                     total.add(outcome.counts)
+                    if outcome.status not in SYNCED_STATUSES:
+                        unsynced.add(job.model)
                     if outcome.stopped:
                         stopped = True
                         break
@@ -286,7 +474,7 @@ class Runner:
             reason = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else str(exc)
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.store.finish_run(root_id, RunStatus.FAILED, total, reason)
+                    await self.store.finish_run(root_id, RunStatus.FAILED, None, reason)
                 except StoreError:
                     bound.warning("sync.run.unrecorded", error=reason)
             bound.error("sync.run.failed", error=reason)
@@ -298,13 +486,21 @@ class Runner:
         if stopped:
             status = RunStatus.FAILED
             fatal = fatal or "stopped by shutdown; resumes from its checkpoint"
-        error = fatal or next((f"{o.model}: {o.error}" for o in outcomes if o.error), None)
+        error = fatal or next(
+            (
+                f"{o.model}: {o.error}"
+                for o in outcomes
+                if o.error and o.status is not RunStatus.SKIPPED
+            ),
+            None,
+        )
         events: list[OutboxEvent] = []
         if outcomes and not stopped:
             events = await self._sync_events(
                 integration, root_id, root_mode, trigger, status, outcomes
             )
-        await self.store.finish_run(root_id, status, total, error, events=events)
+        # The root's counts are its model runs' sum, computed by the store.
+        await self.store.finish_run(root_id, status, None, error, events=events)
         seconds = time.monotonic() - started
         bound.info(
             "sync.run.finished",
@@ -324,6 +520,30 @@ class Runner:
             stopped=stopped,
         )
 
+    async def _skip_model(
+        self, integration: Integration, model: str, root_id: str, trigger: str, reason: str
+    ) -> ModelOutcome:
+        """Record a model run that did not run, with why."""
+        run_id = await self.store.record_skipped_run(
+            integration=integration,
+            mode=SyncMode.INCREMENTAL,
+            trigger=trigger,
+            reason=reason,
+            owner=self.config.owner,
+            model=model,
+            parent_run_id=root_id,
+        )
+        log.info(
+            "sync.model.skipped",
+            integration_id=integration.id,
+            model=model,
+            run_id=run_id,
+            reason=reason,
+        )
+        return ModelOutcome(
+            model, run_id, SyncMode.INCREMENTAL, RunStatus.SKIPPED, RunCounts(), reason, 0.0
+        )
+
     async def _sync_events(
         self,
         integration: Integration,
@@ -336,6 +556,7 @@ class Runner:
         """SYNC_COMPLETE, and FIRST_SYNC_COMPLETE if no earlier sync of the integration finished."""
         succeeded = sum(o.status is RunStatus.SUCCESS for o in outcomes)
         attention = sum(o.status is RunStatus.NEEDS_ATTENTION for o in outcomes)
+        skipped = sum(o.status is RunStatus.SKIPPED for o in outcomes)
         payload = {
             "integration_id": integration.id,
             "vendor": integration.vendor,
@@ -347,8 +568,9 @@ class Runner:
             "successful_job_count": succeeded,
             # A held sweep is a job needing attention: it counts as failed
             # (and has its own JOB_FAILURE event).
-            "failed_job_count": len(outcomes) - succeeded,
+            "failed_job_count": len(outcomes) - succeeded - skipped,
             "needs_attention_job_count": attention,
+            "skipped_job_count": skipped,
             "is_sync_finished": True,
         }
         types = [EventType.SYNC_COMPLETE]
@@ -394,16 +616,64 @@ class Runner:
             checkpoint, windowed, full, job.window_days if windowed else None
         )
         emit = await self._data_events_wanted(integration, model, trigger)
-        run_id = await self.store.start_run(
-            integration=integration,
-            model=model,
-            mode=mode,
-            trigger=trigger,
-            parent_run_id=root_id,
-            root_run_id=root_id,
-            stale_after=stale_after or DEFAULT_STALE_AFTER,
-            window=fetch_window,
-        )
+        try:
+            run_id = await self.store.start_run(
+                integration=integration,
+                model=model,
+                mode=mode,
+                trigger=trigger,
+                parent_run_id=root_id,
+                root_run_id=root_id,
+                stale_after=stale_after or DEFAULT_STALE_AFTER,
+                window=fetch_window,
+                owner=self.config.owner,
+                live=self._live,
+            )
+        except RunConflict as exc:
+            # Another run started this model since the sync began: a skip.
+            return await self._skip_model(integration, model, root_id, trigger, f"skipped: {exc}")
+        self._live.add(run_id)
+        try:
+            return await self._run_started_model(
+                integration,
+                connector,
+                transforms,
+                job,
+                trigger,
+                root_id,
+                progress,
+                should_stop,
+                run_id=run_id,
+                mode=mode,
+                fetch_window=fetch_window,
+                target=target,
+                cursor=cursor,
+                emit=emit,
+                started=started,
+            )
+        finally:
+            self._live.discard(run_id)
+
+    async def _run_started_model(
+        self,
+        integration: Integration,
+        connector: Connector,
+        transforms: TransformSet,
+        job: ModelJob,
+        trigger: str,
+        root_id: str,
+        progress: ProgressSink | None,
+        should_stop: Callable[[], bool] | None,
+        *,
+        run_id: str,
+        mode: SyncMode,
+        fetch_window: FetchWindow,
+        target: datetime,
+        cursor: str | None,
+        emit: bool,
+        started: float,
+    ) -> ModelOutcome:
+        model = job.model
         bound = log.bind(integration_id=integration.id, model=model, run_id=run_id, mode=mode.value)
         bound.info(
             "sync.model.started",
@@ -467,6 +737,7 @@ class Runner:
                         ),
                         now=datetime.now(UTC),
                         events=emit,
+                        fetched=len(page.records),
                     )
                     counts.fetched += len(page.records)
                     counts.created += result.created
@@ -501,7 +772,13 @@ class Runner:
         except _Stopped:
             status, error, stopped = RunStatus.FAILED, "stopped by shutdown", True
             bound.warning("sync.model.stopped")
-        except StoreError:
+        except StoreError as exc:
+            counts.requests = connector.stats.requests - stats_before[0]
+            counts.retries = connector.stats.retries - stats_before[1]
+            # The database failed mid-run: try to say so; if it cannot hear,
+            # this process recognizes the orphaned run as its own next time.
+            with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+                await self.store.finish_run(run_id, RunStatus.FAILED, counts, f"database: {exc}")
             raise
         except SyncdError as exc:
             status, error = RunStatus.FAILED, str(exc)
@@ -685,15 +962,44 @@ class _Transformed:
 
 
 def _root_status(outcomes: Sequence[ModelOutcome], fatal: str | None) -> RunStatus:
-    """SUCCESS if every model succeeded; NEEDS_ATTENTION if the rest only hold sweeps."""
+    """The sync's status from its models'.
+
+    SUCCESS if every model succeeded; FAILED if any failed; else
+    NEEDS_ATTENTION if a sweep is held, else SKIPPED if a model was skipped
+    (another run was syncing it).
+    """
     if not outcomes or fatal:
         return RunStatus.FAILED
     statuses = {o.status for o in outcomes}
     if statuses == {RunStatus.SUCCESS}:
         return RunStatus.SUCCESS
-    if statuses <= SYNCED_STATUSES:
+    if RunStatus.FAILED in statuses or RunStatus.RUNNING in statuses:
+        return RunStatus.FAILED
+    if RunStatus.NEEDS_ATTENTION in statuses:
         return RunStatus.NEEDS_ATTENTION
-    return RunStatus.FAILED
+    return RunStatus.SKIPPED
+
+
+def _busy(active: Sequence[RunRecord]) -> str:
+    """Which run is syncing the integration, for a skipped run's record."""
+    run = active[0]
+    since = run.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"run {run.root_run_id or run.id} ({run.trigger}) is syncing {run.model} since {since} UTC"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _endpoint(integration: Integration) -> AsyncIterator[str | None]:
+    """The base URL to sync from: a demo integration starts its own simulator first."""
+    demo = integration.options.get("simulator")
+    if not isinstance(demo, Mapping):
+        yield None
+        return
+    from syncd.sim.demo import running_simulator
+
+    async with running_simulator(integration.vendor, demo, integration.credentials) as url:
+        yield url
 
 
 def _no_sweep_reason(
@@ -717,12 +1023,12 @@ def _job_failure(
     integration: Integration,
     run_id: str,
     root_id: str,
-    model: str,
+    model: str | None,
     mode: SyncMode,
     trigger: str,
     status: RunStatus,
     error: str | None,
-    sweep: SweepResult | None,
+    sweep: SweepResult | None = None,
 ) -> OutboxEvent:
     """The JOB_FAILURE event of a failed model run or one whose sweep is held."""
     payload: dict[str, Any] = {

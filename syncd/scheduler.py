@@ -10,9 +10,6 @@ resuming from the checkpoint.
 from __future__ import annotations
 
 import math
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,16 +22,38 @@ import structlog
 from syncd.domain import Environment, Schedule
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
 from syncd.jobs import SCHEDULED_JOBS, VendorJobs, load_jobs
-from syncd.runner import Runner, RunnerConfig, SyncReport
+from syncd.runner import Runner, RunnerConfig, SyncReport, default_node_id
 from syncd.store.base import Store
-from syncd.triggers import next_fire, parse_trigger, trigger_json
+from syncd.triggers import (
+    CronSpec,
+    IntervalSpec,
+    WeeklySpec,
+    next_fire,
+    parse_trigger,
+    trigger_json,
+)
+
+__all__ = ["Scheduler", "SchedulerConfig", "coalesced_fires", "default_node_id"]
+
+#: Counting missed fire times stops here (a trigger of seconds left idle for days).
+_MAX_COALESCED = 100_000
+
+
+def coalesced_fires(
+    spec: IntervalSpec | CronSpec | WeeklySpec, answered: datetime | None, now: datetime
+) -> int:
+    """Fire times strictly after ``answered`` and up to ``now``: missed while a run went on."""
+    if answered is None:
+        return 0
+    count = 0
+    fire = next_fire(spec, answered)
+    while fire is not None and fire <= now and count < _MAX_COALESCED:
+        count += 1
+        fire = next_fire(spec, fire)
+    return count
+
 
 log = structlog.get_logger(__name__)
-
-
-def default_node_id() -> str:
-    """A node id unique per process: host, pid and a random suffix."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(slots=True)
@@ -67,6 +86,8 @@ class Scheduler:
         self.store = store
         self.runner = runner
         self.config = config or SchedulerConfig()
+        # The runs this node records carry its id: it knows its own orphans.
+        runner.config.owner = self.config.node_id
         self._on_tick = on_tick
         self._on_report = on_report
         self._on_lag = on_lag
@@ -99,6 +120,7 @@ class Scheduler:
     def reconfigure(self, config: SchedulerConfig, runner_config: RunnerConfig) -> None:
         """Adopt new tunables (a reload); the node id and running jobs stay."""
         config.node_id = self.node_id
+        runner_config.owner = self.node_id
         if config.max_per_vendor != self.config.max_per_vendor:
             # Jobs running now keep the slot they hold; new ones take the new limits.
             self._vendor_slots = {}
@@ -237,6 +259,7 @@ class Scheduler:
                     full=schedule.job == "full",
                     trigger="schedule",
                     scheduled_for=schedule.next_run_at,
+                    coalesced_fires=schedule.coalesced_fires,
                     should_stop=lambda: self._stopping,
                     # Holding the claim proves an older run's node lost it. That
                     # node renewed every third of a lease until it died, so its
@@ -244,6 +267,11 @@ class Scheduler:
                     stale_after=self.config.lease / 2,
                 )
             status, stopped = report.status.value, report.stopped
+            if report.skipped:
+                # Another run (a manual one) is syncing the integration: this
+                # fire time is answered once it is done, not dropped.
+                retry_soon = True
+                bound.info("scheduler.job.busy", error=report.error)
             if self._on_report:
                 self._on_report(report)
         except IntegrationNotFound:
@@ -273,22 +301,35 @@ class Scheduler:
     ) -> None:
         now = datetime.now(UTC)
         next_run: datetime | None
-        if stopped:
-            # Interrupted by shutdown: due again at once, on whichever node is up.
-            next_run = schedule.next_run_at or now
-        elif busy:
-            # Blocked by another run: retry shortly, not at the next fire time.
-            next_run = now + self.config.lease / 2
-        else:
-            next_run = next_fire(parse_trigger(schedule.trigger), now)
+        coalesced = schedule.coalesced_fires
         try:
-            held = await self.store.release_schedule(
-                self.node_id,
-                schedule.integration_id,
-                schedule.job,
-                next_run_at=next_run,
-                last_run_at=now,
-            )
+            if busy:
+                # Blocked by another run: the lease lapses shortly and the same
+                # fire time is claimed again (by any node), not the next one.
+                held = await self.store.defer_schedule(
+                    self.node_id,
+                    schedule.integration_id,
+                    schedule.job,
+                    until=now + self.config.lease / 2,
+                )
+            else:
+                if stopped:
+                    # Interrupted by shutdown: due again at once, on whichever node is up.
+                    next_run = schedule.next_run_at or now
+                else:
+                    spec = parse_trigger(schedule.trigger)
+                    next_run = next_fire(spec, now)
+                    # Fire times that passed while this run went on coalesce
+                    # into the next run, which records how many.
+                    coalesced = coalesced_fires(spec, schedule.next_run_at, now)
+                held = await self.store.release_schedule(
+                    self.node_id,
+                    schedule.integration_id,
+                    schedule.job,
+                    next_run_at=next_run,
+                    last_run_at=now,
+                    coalesced_fires=coalesced,
+                )
         except StoreError as exc:
             # The lease simply expires and another node (or this one) retries.
             bound.warning("scheduler.release_failed", error=str(exc))

@@ -116,6 +116,8 @@ def _last_run(run: RunRecord | None, now: datetime) -> dict[str, Any] | None:
         "started_at": _iso(run.started_at),
         "ended_at": _iso(run.ended_at),
         "age_seconds": round(max((now - reference).total_seconds(), 0.0), 3),
+        # Why it failed or was skipped (a broken transform, a PMS fault).
+        "error": run.error,
     }
 
 

@@ -51,6 +51,8 @@ Query = Mapping[str, QueryValue]
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _REJECTED = frozenset({400, 415, 422})
 _MAX_ERROR_TEXT = 300
+#: The longest wait between two tries of a throttled request without Retry-After.
+_THROTTLE_CAP = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,10 @@ class JsonHttpClient:
         data = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else None
         attempts = max(1, self.options.max_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt = 0  # failed attempts other than 429s
+        throttled = 0  # 429s answered to this request
+        storm_started: float | None = None
+        while True:
             await self.bucket.acquire()
             self.stats.requests += 1
             try:
@@ -184,16 +189,44 @@ class JsonHttpClient:
             except _Failure as failure:
                 error = failure.error
                 if isinstance(error, RateLimited):
+                    # A rate-limit storm is waited out (within a time budget),
+                    # not counted against the attempts: a throttled request
+                    # cannot have been acted upon, so it is always repeatable.
                     self.stats.throttled += 1
-                # A throttled or never-sent request cannot have been acted upon.
-                repeatable = idempotent or failure.not_sent or isinstance(error, RateLimited)
+                    throttled += 1
+                    now = time.monotonic()
+                    storm_started = now if storm_started is None else storm_started
+                    delay = self._throttle_delay(throttled, failure.retry_after)
+                    waited = now - storm_started
+                    budget = max(0.0, self.options.rate_limit_wait)
+                    if waited + delay > budget:
+                        raise RateLimited(
+                            f"{error} (still rate limited after waiting {waited:.1f} s; "
+                            f"the limit is {budget:g} s)",
+                            retry_after=error.retry_after,
+                            url=error.url,
+                        ) from failure.__cause__
+                    # Everyone sharing the bucket is over the limit, not just us.
+                    self.bucket.pause(delay)
+                    self.stats.retries += 1
+                    log.warning(
+                        "pms.rate_limited",
+                        method=method,
+                        path=path,
+                        wait_seconds=round(delay, 3),
+                        waited_seconds=round(waited, 3),
+                        budget_seconds=budget,
+                        retry_after=failure.retry_after,
+                    )
+                    await anyio.sleep(delay)
+                    continue
+                attempt += 1
+                # A never-sent request cannot have been acted upon either.
+                repeatable = idempotent or failure.not_sent
                 retry = failure.retry and repeatable
                 if not retry or attempt >= attempts:
                     raise error from failure.__cause__
                 delay = self._delay(attempt, failure.retry_after)
-                if isinstance(error, RateLimited):
-                    # Everyone sharing the bucket is over the limit, not just us.
-                    self.bucket.pause(delay)
                 self.stats.retries += 1
                 log.info(
                     "pms.request.retry",
@@ -205,7 +238,6 @@ class JsonHttpClient:
                     delay=round(delay, 3),
                 )
                 await anyio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
         self,
@@ -288,6 +320,22 @@ class JsonHttpClient:
         except Exception:  # a vendor hook must never hide the HTTP error itself
             message = None
         return message
+
+    def _throttle_delay(self, throttled: int, retry_after: float | None) -> float:
+        """The wait after the ``throttled``-th 429 of one request.
+
+        ``Retry-After`` is honoured as sent (the PMS knows when its window
+        reopens); without it the wait doubles from ``backoff_base`` up to
+        ``min(backoff_max, 10 s)``, drawn from its upper half so a storm is
+        really waited out. Never below ``backoff_base``: a PMS answering
+        ``Retry-After: 0`` in a loop is not hammered.
+        """
+        floor = max(0.0, self.options.backoff_base)
+        if retry_after is not None:
+            return max(retry_after, floor)
+        cap = min(max(0.0, self.options.backoff_max), _THROTTLE_CAP)
+        ceiling = min(cap, floor * (2 ** (throttled - 1)))
+        return max(floor, random.uniform(ceiling / 2, ceiling))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         cap = max(0.0, self.options.backoff_max)

@@ -7,7 +7,7 @@ outbox and the quarantine; it knows nothing of any PMS.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -84,6 +84,21 @@ class Store(abc.ABC):
     async def set_enabled(self, integration_id: str, enabled: bool) -> None:
         """Enable or disable an integration."""
 
+    @abc.abstractmethod
+    async def remove_integration(
+        self, integration_id: str, *, live_since: datetime | None = None
+    ) -> dict[str, int]:
+        """Delete an integration and everything kept of it, in one transaction.
+
+        Goes: the integration (and its encrypted credentials), its schedules,
+        checkpoints, cached records of every model, resident↔lease links,
+        quarantine rows and job log. Change events already in the outbox stay
+        until the retention prune, so subscribers still receive them. Returns
+        the rows removed per table. Raises IntegrationNotFound; with
+        ``live_since``, raises RunConflict (and removes nothing) while a run of
+        the integration is RUNNING with a heartbeat at or after that time.
+        """
+
     # -- runs ---------------------------------------------------------------
 
     @abc.abstractmethod
@@ -99,17 +114,71 @@ class Store(abc.ABC):
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         window: FetchWindow | None = None,
         scheduled_for: datetime | None = None,
+        owner: str | None = None,
+        live: Collection[str] = (),
+        coalesced_fires: int = 0,
     ) -> str:
         """Record a RUNNING run and return its id.
 
         ``window`` is the fetch window a model run asks for: a deletion sweep
         (even one approved later) only considers records inside it.
-        ``scheduled_for`` is the schedule fire time a scheduled run answers.
+        ``scheduled_for`` is the schedule fire time a scheduled run answers,
+        ``coalesced_fires`` the fire times before it that passed while the
+        previous run went on. ``owner`` names the process running it.
 
-        For a model run, a RUNNING run of the same (integration, model) whose
-        heartbeat is older than ``stale_after`` belonged to a process that
-        died: it is marked FAILED first. A live one raises
-        :class:`~syncd.errors.RunConflict` (the database enforces it too).
+        Runs of dead processes in the same scope are marked FAILED first: a
+        model run of the same (integration, model) whose heartbeat is older
+        than ``stale_after``; a root run of the integration silent that long
+        with no live model run (its counts become the sum of its model
+        runs'); and at once, any RUNNING run of this ``owner`` whose id is not
+        in ``live`` (the process knows it no longer runs it). A live model
+        run raises :class:`~syncd.errors.RunConflict` (the database enforces
+        it too).
+        """
+
+    @abc.abstractmethod
+    async def record_skipped_run(
+        self,
+        *,
+        integration: Integration,
+        mode: SyncMode,
+        trigger: str,
+        reason: str,
+        scheduled_for: datetime | None = None,
+        owner: str | None = None,
+        coalesced_fires: int = 0,
+        model: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Record a run that did not run (status SKIPPED, ``reason`` as its error).
+
+        A whole sync (``model`` None), or one model run of the sync
+        ``parent_run_id``. A skipped scheduled sync is recorded once per fire
+        time: skipping the same ``scheduled_for`` again updates that record.
+        Returns its id.
+        """
+
+    @abc.abstractmethod
+    async def abandon_runs(self, integration_id: str, *, owner: str, reason: str) -> int:
+        """Mark the RUNNING runs ``owner`` left of an integration FAILED with ``reason``.
+
+        For runs of a process known to be gone (a root run's counts become
+        the sum of its model runs'). Returns how many.
+        """
+
+    @abc.abstractmethod
+    async def active_runs(
+        self,
+        integration_id: str,
+        *,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+        owner: str | None = None,
+        live: Collection[str] = (),
+    ) -> list[RunRecord]:
+        """RUNNING model runs of an integration with a heartbeat within ``stale_after``.
+
+        Runs of ``owner`` whose ids are not in ``live`` are orphans of this
+        very process and are left out.
         """
 
     @abc.abstractmethod
@@ -121,11 +190,15 @@ class Store(abc.ABC):
         self,
         run_id: str,
         status: RunStatus,
-        counts: RunCounts,
+        counts: RunCounts | None,
         error: str | None = None,
         events: Sequence[OutboxEvent] = (),
     ) -> None:
-        """Record a run's end, counts and error, with ``events`` in the same transaction."""
+        """Record a run's end, counts and error, with ``events`` in the same transaction.
+
+        ``counts`` None (a root run): the sum of its model runs' counts, so a
+        parent always adds up to its children, interrupted ones included.
+        """
 
     @abc.abstractmethod
     async def add_events(self, events: Sequence[OutboxEvent]) -> None:
@@ -155,6 +228,10 @@ class Store(abc.ABC):
         """One run by id."""
 
     @abc.abstractmethod
+    async def run_ids_with_prefix(self, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` run ids starting with ``prefix`` (hex digits and dashes), sorted."""
+
+    @abc.abstractmethod
     async def last_root_run(self, integration_id: str) -> RunRecord | None:
         """The newest top-level run of an integration."""
 
@@ -177,8 +254,12 @@ class Store(abc.ABC):
         seen: Sequence[str] = (),
         source_hashes: Mapping[str, str] | None = None,
         events: bool = True,
+        fetched: int = 0,
     ) -> UpsertResult:
         """Upsert one page, its change events, quarantine rows and checkpoint atomically.
+
+        The run's counts grow with the page (``fetched`` records came from
+        the PMS), so a running or killed run shows what it stored.
 
         Records whose content hash is unchanged only get ``last_seen`` (and
         the run id) refreshed, and so do quarantined ones: the PMS listed
@@ -304,8 +385,23 @@ class Store(abc.ABC):
         *,
         next_run_at: datetime | None,
         last_run_at: datetime | None,
+        coalesced_fires: int = 0,
     ) -> bool:
-        """Give a lease back with the next fire time; False if the lease was lost."""
+        """Give a lease back with the next fire time; False if the lease was lost.
+
+        ``coalesced_fires`` counts the fire times that passed while the run
+        went on; the next claim hands it to the run that answers ``next_run_at``.
+        """
+
+    @abc.abstractmethod
+    async def defer_schedule(
+        self, node: str, integration_id: str, job: str, *, until: datetime
+    ) -> bool:
+        """Keep a claimed schedule's fire time but let its lease lapse at ``until``.
+
+        The job was skipped (another run was syncing): once the lease lapses
+        any node claims it again, and the run answers the same fire time.
+        """
 
     @abc.abstractmethod
     async def count_records(self, integration_id: str, model: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,6 +257,54 @@ class SqlStore(Store):
         if result.rowcount == 0:
             raise IntegrationNotFound(f"no integration {integration_id!r}")
 
+    async def remove_integration(
+        self, integration_id: str, *, live_since: datetime | None = None
+    ) -> dict[str, int]:
+        owned = [
+            *MODEL_TABLES.values(),
+            residents_to_leases,
+            quarantine,
+            checkpoints,
+            schedules,
+            sync_runs,
+        ]
+        removed: dict[str, int] = {}
+        async with translate_errors(), self.engine.begin() as conn:
+            # The integration row goes first: on SQLite that write takes the
+            # database's write lock, so no run can start between the check
+            # below and the commit.
+            gone = await conn.execute(
+                integrations.delete().where(integrations.c.id == integration_id)
+            )
+            if gone.rowcount == 0:
+                raise IntegrationNotFound(f"no integration {integration_id!r}")
+            if live_since is not None:
+                beat = func.coalesce(sync_runs.c.heartbeat_at, sync_runs.c.started_at)
+                live = (
+                    await conn.execute(
+                        select(sync_runs.c.id, sync_runs.c.model)
+                        .where(
+                            sync_runs.c.integration_id == integration_id,
+                            sync_runs.c.status == RunStatus.RUNNING.value,
+                            beat >= live_since,
+                        )
+                        .order_by(sync_runs.c.model.is_(None), sync_runs.c.started_at)
+                        .limit(1)
+                    )
+                ).first()
+                if live is not None:
+                    raise RunConflict(
+                        f"integration {integration_id!r} is syncing right now "
+                        f"(run {live.id} of {live.model or 'all models'})"
+                    )
+            removed["integrations"] = int(gone.rowcount)
+            for table in owned:
+                result = await conn.execute(
+                    table.delete().where(table.c.integration_id == integration_id)
+                )
+                removed[table.name] = int(result.rowcount)
+        return removed
+
     # -- runs ---------------------------------------------------------------
 
     async def start_run(
@@ -271,14 +319,16 @@ class SqlStore(Store):
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         window: FetchWindow | None = None,
         scheduled_for: datetime | None = None,
+        owner: str | None = None,
+        live: Collection[str] = (),
+        coalesced_fires: int = 0,
     ) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
         async with translate_errors():
             try:
                 async with self.engine.begin() as conn:
-                    if model is not None:
-                        await self._reap_stale_run(conn, integration.id, model, now - stale_after)
+                    await self._reap(conn, integration.id, model, now - stale_after, owner, live)
                     await conn.execute(
                         sync_runs.insert().values(
                             id=run_id,
@@ -295,8 +345,17 @@ class SqlStore(Store):
                             scheduled_for=scheduled_for,
                             window_since=window.since if window else None,
                             window_until=window.until if window else None,
+                            owner=owner,
+                            coalesced_fires=coalesced_fires,
                         )
                     )
+                    if root_run_id is not None and root_run_id != run_id:
+                        # A root is alive while its model runs start and finish.
+                        await conn.execute(
+                            sync_runs.update()
+                            .where(sync_runs.c.id == root_run_id)
+                            .values(heartbeat_at=now)
+                        )
             except IntegrityError as exc:
                 active = await self._active_run(integration.id, model)
                 since = f" since {active[1]:%Y-%m-%d %H:%M:%S} UTC" if active else ""
@@ -308,23 +367,170 @@ class SqlStore(Store):
                 ) from exc
         return run_id
 
-    async def _reap_stale_run(
-        self, conn: AsyncConnection, integration_id: str, model: str, before: datetime
+    async def _reap(
+        self,
+        conn: AsyncConnection,
+        integration_id: str,
+        model: str | None,
+        before: datetime,
+        owner: str | None,
+        live: Collection[str],
     ) -> None:
-        await conn.execute(
-            sync_runs.update()
+        """Mark runs of dead processes FAILED before a new run of the same scope starts.
+
+        A model run is dead when its heartbeat is older than ``before``; a
+        root run when neither it nor any of its running model runs beat since
+        then. A run of this very process (``owner``) that it no longer runs
+        (not in ``live``) is dead at once: the process knows its own.
+        """
+        now = _now()
+        running = sync_runs.c.status == RunStatus.RUNNING.value
+        mine = and_(sync_runs.c.owner == owner, sync_runs.c.id.not_in(list(live)))
+        if model is not None:
+            scope = and_(sync_runs.c.model == model)
+            silent: ColumnElement[bool] = sync_runs.c.heartbeat_at < before
+        else:
+            child = sync_runs.alias("child")
+            scope = and_(sync_runs.c.model.is_(None))
+            silent = and_(
+                sync_runs.c.heartbeat_at < before,
+                ~exists().where(
+                    child.c.root_run_id == sync_runs.c.id,
+                    child.c.id != sync_runs.c.id,
+                    child.c.status == RunStatus.RUNNING.value,
+                    child.c.heartbeat_at >= before,
+                ),
+            )
+        verdicts = [(silent, "abandoned: its process stopped sending heartbeats")]
+        if owner is not None:
+            verdicts.insert(
+                0, (mine, "abandoned: its own process lost it (e.g. the database connection broke)")
+            )
+        for dead, reason in verdicts:
+            await self._abandon(
+                conn,
+                and_(sync_runs.c.integration_id == integration_id, running, scope, dead),
+                reason,
+                now,
+            )
+
+    async def _abandon(
+        self, conn: AsyncConnection, where: ColumnElement[bool], reason: str, now: datetime
+    ) -> int:
+        reaped = (
+            await conn.execute(
+                sync_runs.update()
+                .where(where)
+                .values(status=RunStatus.FAILED.value, ended_at=now, error=reason)
+                .returning(sync_runs.c.id, sync_runs.c.model)
+            )
+        ).all()
+        for row in reaped:
+            if row.model is None:
+                await self._sum_children(conn, row.id)
+        return len(reaped)
+
+    async def abandon_runs(self, integration_id: str, *, owner: str, reason: str) -> int:
+        where = and_(
+            sync_runs.c.integration_id == integration_id,
+            sync_runs.c.status == RunStatus.RUNNING.value,
+            sync_runs.c.owner == owner,
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            return await self._abandon(conn, where, reason, _now())
+
+    @staticmethod
+    async def _sum_children(conn: AsyncConnection, root_id: str) -> None:
+        """Set a root run's counts to the sum of its model runs' counts."""
+        child = sync_runs.alias("child")
+        totals = {
+            name: select(func.coalesce(func.sum(getattr(child.c, name)), 0))
+            .where(child.c.root_run_id == root_id, child.c.id != root_id)
+            .scalar_subquery()
+            for name in (*COUNT_FIELDS, "records_processed")
+        }
+        await conn.execute(sync_runs.update().where(sync_runs.c.id == root_id).values(**totals))
+
+    async def record_skipped_run(
+        self,
+        *,
+        integration: Integration,
+        mode: SyncMode,
+        trigger: str,
+        reason: str,
+        scheduled_for: datetime | None = None,
+        owner: str | None = None,
+        coalesced_fires: int = 0,
+        model: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        now = _now()
+        async with translate_errors(), self.engine.begin() as conn:
+            if scheduled_for is not None and model is None:
+                earlier = (
+                    await conn.execute(
+                        select(sync_runs.c.id).where(
+                            sync_runs.c.integration_id == integration.id,
+                            sync_runs.c.parent_run_id.is_(None),
+                            sync_runs.c.status == RunStatus.SKIPPED.value,
+                            sync_runs.c.scheduled_for == scheduled_for,
+                        )
+                    )
+                ).first()
+                if earlier is not None:
+                    # One record per fire time, however often it is retried.
+                    await conn.execute(
+                        sync_runs.update()
+                        .where(sync_runs.c.id == earlier.id)
+                        .values(ended_at=now, error=reason)
+                    )
+                    return str(earlier.id)
+            run_id = str(uuid.uuid4())
+            await conn.execute(
+                sync_runs.insert().values(
+                    id=run_id,
+                    root_run_id=parent_run_id or run_id,
+                    parent_run_id=parent_run_id,
+                    integration_id=integration.id,
+                    vendor=integration.vendor,
+                    model=model,
+                    mode=mode.value,
+                    trigger=trigger,
+                    status=RunStatus.SKIPPED.value,
+                    started_at=now,
+                    ended_at=now,
+                    heartbeat_at=now,
+                    scheduled_for=scheduled_for,
+                    error=reason,
+                    owner=owner,
+                    coalesced_fires=coalesced_fires,
+                )
+            )
+            return run_id
+
+    async def active_runs(
+        self,
+        integration_id: str,
+        *,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+        owner: str | None = None,
+        live: Collection[str] = (),
+    ) -> list[RunRecord]:
+        before = _now() - stale_after
+        query = (
+            select(sync_runs)
             .where(
                 sync_runs.c.integration_id == integration_id,
-                sync_runs.c.model == model,
                 sync_runs.c.status == RunStatus.RUNNING.value,
-                sync_runs.c.heartbeat_at < before,
+                sync_runs.c.model.is_not(None),
+                sync_runs.c.heartbeat_at >= before,
             )
-            .values(
-                status=RunStatus.FAILED.value,
-                ended_at=_now(),
-                error="abandoned: its process stopped sending heartbeats",
-            )
+            .order_by(sync_runs.c.started_at)
         )
+        async with translate_errors(), self.engine.connect() as conn:
+            runs = [self._run(r) for r in await conn.execute(query)]
+        # This process's own runs that it no longer runs are orphans, not rivals.
+        return [r for r in runs if owner is None or r.owner != owner or r.id in live]
 
     async def _active_run(
         self, integration_id: str, model: str | None
@@ -348,15 +554,30 @@ class SqlStore(Store):
         self,
         run_id: str,
         status: RunStatus,
-        counts: RunCounts,
+        counts: RunCounts | None,
         error: str | None = None,
         events: Sequence[OutboxEvent] = (),
     ) -> None:
         now = _now()
-        values: dict[str, Any] = counts.as_dict()
+        values: dict[str, Any] = counts.as_dict() if counts is not None else {}
         values |= {"status": status.value, "ended_at": now, "error": error}
         async with translate_errors(), self.engine.begin() as conn:
-            await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(**values))
+            row = (
+                await conn.execute(
+                    sync_runs.update()
+                    .where(sync_runs.c.id == run_id)
+                    .values(**values)
+                    .returning(sync_runs.c.root_run_id)
+                )
+            ).first()
+            if counts is None:
+                await self._sum_children(conn, run_id)
+            elif row is not None and row.root_run_id not in (None, run_id):
+                await conn.execute(
+                    sync_runs.update()
+                    .where(sync_runs.c.id == row.root_run_id)
+                    .values(heartbeat_at=now)
+                )
             await self._write_events(conn, events, now)
 
     async def add_events(self, events: Sequence[OutboxEvent]) -> None:
@@ -419,6 +640,8 @@ class SqlStore(Store):
             counts=RunCounts(**{name: getattr(row, name) for name in COUNT_FIELDS}),
             error=row.error,
             scheduled_for=row.scheduled_for,
+            owner=row.owner,
+            coalesced_fires=row.coalesced_fires or 0,
         )
 
     async def list_runs(
@@ -444,6 +667,17 @@ class SqlStore(Store):
         async with translate_errors(), self.engine.connect() as conn:
             row = (await conn.execute(select(sync_runs).where(sync_runs.c.id == run_id))).first()
         return self._run(row) if row else None
+
+    async def run_ids_with_prefix(self, prefix: str, *, limit: int) -> list[str]:
+        # Ids are UUIDs: callers pass hex digits and dashes, so LIKE needs no escaping.
+        query = (
+            select(sync_runs.c.id)
+            .where(sync_runs.c.id.like(prefix + "%"))
+            .order_by(sync_runs.c.id)
+            .limit(limit)
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            return [str(i) for i in (await conn.execute(query)).scalars()]
 
     async def last_root_run(self, integration_id: str) -> RunRecord | None:
         query = (
@@ -502,6 +736,7 @@ class SqlStore(Store):
         seen: Sequence[str] = (),
         source_hashes: Mapping[str, str] | None = None,
         events: bool = True,
+        fetched: int = 0,
     ) -> UpsertResult:
         iid = integration.id
         # A PMS may repeat a record within a page; the last copy wins.
@@ -563,8 +798,22 @@ class SqlStore(Store):
                         for q in quarantined
                     ],
                 )
+            # The run's counts grow page by page: `jobs list` shows a running
+            # sync's progress, and a killed one keeps what it stored.
+            c = sync_runs.c
+            n_unchanged = len(unchanged)
             await conn.execute(
-                sync_runs.update().where(sync_runs.c.id == progress.run_id).values(heartbeat_at=now)
+                sync_runs.update()
+                .where(c.id == progress.run_id)
+                .values(
+                    heartbeat_at=now,
+                    fetched=c.fetched + fetched,
+                    records_processed=c.records_processed + fetched,
+                    created=c.created + created,
+                    updated=c.updated + (len(changed) - created),
+                    unchanged=c.unchanged + n_unchanged,
+                    quarantined=c.quarantined + len(quarantined),
+                )
             )
             await self._save_checkpoint(
                 conn,
@@ -939,6 +1188,7 @@ class SqlStore(Store):
             last_run_at=row.last_run_at,
             lease_owner=row.lease_owner,
             lease_expires_at=row.lease_expires_at,
+            coalesced_fires=row.coalesced_fires or 0,
         )
 
     async def put_schedule(
@@ -1160,6 +1410,7 @@ class SqlStore(Store):
         *,
         next_run_at: datetime | None,
         last_run_at: datetime | None,
+        coalesced_fires: int = 0,
     ) -> bool:
         stmt = (
             schedules.update()
@@ -1173,8 +1424,24 @@ class SqlStore(Store):
                 lease_expires_at=None,
                 next_run_at=next_run_at,
                 last_run_at=last_run_at,
+                coalesced_fires=coalesced_fires,
                 updated_at=_now(),
             )
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def defer_schedule(
+        self, node: str, integration_id: str, job: str, *, until: datetime
+    ) -> bool:
+        stmt = (
+            schedules.update()
+            .where(
+                schedules.c.integration_id == integration_id,
+                schedules.c.job == job,
+                schedules.c.lease_owner == node,
+            )
+            .values(lease_expires_at=until, last_run_at=_now(), updated_at=_now())
         )
         async with translate_errors(), self.engine.begin() as conn:
             return bool((await conn.execute(stmt)).rowcount)

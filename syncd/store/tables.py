@@ -155,6 +155,12 @@ sync_runs = Table(
     # only considers records inside it.
     Column("window_since", UTCDateTime()),
     Column("window_until", UTCDateTime()),
+    # The process that runs it (node id): a process recognizes its own
+    # orphaned runs (e.g. after its database connections were cut).
+    Column("owner", String(128)),
+    # Fire times of the schedule that passed while the previous run was
+    # still going: coalesced into this run, none run twice.
+    Column("coalesced_fires", Integer(), nullable=False, default=0, server_default="0"),
     Index(None, "integration_id", "started_at"),
     Index(None, "root_run_id"),
     # The database itself forbids two active runs of one (integration, model).
@@ -182,6 +188,8 @@ schedules = Table(
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Fire times missed while the last run went on (the next run records them).
+    Column("coalesced_fires", Integer(), nullable=False, default=0, server_default="0"),
     PrimaryKeyConstraint("integration_id", "job"),
     Index(None, "state", "next_run_at"),
     # What claims read: the free due rows in fire order, and the few leased

@@ -115,19 +115,24 @@ def test_two_nodes_run_every_fire_exactly_once(
             key=lambda r: r.started_at,
         )
         fires = [r.scheduled_for for r in mine]
-        # Exactly once per fire time, and every fire ran: no fire is missing
-        # between the first and the last (missed ones would coalesce, but a
-        # loaded pair of nodes should not miss any here).
+        # Exactly once per fire time, and every fire answered: run, or (when
+        # a run outlasted its interval on a busy machine) coalesced into the
+        # next run, which records how many it answered.
         assert len(set(fires)) == len(fires), f"soak-{i:02d} ran a fire twice"
-        assert len(mine) >= fires_expected - 2, (f"soak-{i:02d}", len(mine))
+        answered = len(mine) + sum(r.coalesced_fires for r in mine)
+        assert answered >= fires_expected - 2, (f"soak-{i:02d}", len(mine), answered)
         for before, after in itertools.pairwise(mine):
             assert before.ended_at is not None
             assert after.started_at >= before.ended_at, f"soak-{i:02d} overlapped"
         # The first sync starts at once on enabling; from then on the fires
-        # follow the interval: consecutive, none skipped, none repeated.
-        gaps = [b - a for a, b in itertools.pairwise(fires[1:])]  # type: ignore[operator]
+        # follow the interval: each run one interval after the previous one,
+        # plus one interval per fire it coalesced. None skipped unrecorded.
         slack = timedelta(milliseconds=5)
-        assert all(abs(g - timedelta(seconds=INTERVAL)) <= slack for g in gaps), gaps
+        for before, after in itertools.pairwise(mine[1:]):
+            assert before.scheduled_for is not None and after.scheduled_for is not None
+            gap = after.scheduled_for - before.scheduled_for
+            expected = timedelta(seconds=INTERVAL * (1 + after.coalesced_fires))
+            assert abs(gap - expected) <= slack, (f"soak-{i:02d}", gap, after.coalesced_fires)
 
     # Both nodes took a share of the work.
     per_node = Counter()

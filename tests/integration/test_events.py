@@ -233,6 +233,7 @@ async def test_first_sync_is_announced_not_its_records(
             "successful_job_count": 2,
             "failed_job_count": 0,
             "needs_attention_job_count": 0,
+            "skipped_job_count": 0,
             "is_sync_finished": True,
         }
 

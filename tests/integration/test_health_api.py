@@ -97,7 +97,7 @@ async def test_readyz_lists_integrations_and_last_runs(store: SqlStore) -> None:
         root_run_id=root,
     )
     await store.finish_run(model_run, RunStatus.FAILED, RunCounts(fetched=3), "boom")
-    await store.finish_run(root, RunStatus.PARTIAL, RunCounts(fetched=3))
+    await store.finish_run(root, RunStatus.PARTIAL, RunCounts(fetched=3), "units: boom")
     readiness = Readiness()
     readiness.tick()
 
@@ -122,6 +122,8 @@ async def test_readyz_lists_integrations_and_last_runs(store: SqlStore) -> None:
     assert by_id["i-done"]["enabled"] is True
     # The top-level run, not its model child.
     assert last["status"] == "PARTIAL"
+    # Why, where a load balancer's operator looks (e.g. a broken transform).
+    assert last["error"] == "units: boom"
     assert last["started_at"] is not None and last["ended_at"] is not None
     assert last["started_at"] <= last["ended_at"]
     assert 0 <= last["age_seconds"] < 60

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from support import sim_integration, started_sim
 
 from syncd.domain import Integration, RunCounts, RunStatus, SyncMode
-from syncd.runner import Runner, SyncReport
+from syncd.runner import Runner, RunnerConfig, SyncReport
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.sql import SqlStore
 from syncd.store.tables import MODEL_TABLES, change_events, checkpoints, quarantine
@@ -123,6 +123,41 @@ async def test_transient_faults_are_retried(
     report = await runner(store).run(integ, models=["units"])
     assert report.ok, report.error
     assert report.counts.retries >= extra["count"]
+    assert await cache_count(store, "units") == SCALE
+
+
+async def test_a_burst_of_429s_without_retry_after_is_waited_out(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    # Ten 429s in a row, more than the attempts allowed for other faults.
+    sim.add_fault("429", path="/v1/rentals/units", count=10)
+    fast = Runner(
+        store,
+        RunnerConfig(
+            connector_overrides={"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
+        ),
+    )
+    report = await fast.run(integ, models=["units"])
+    assert report.ok, report.error
+    assert report.counts.retries >= 10
+    assert await cache_count(store, "units") == SCALE
+
+
+async def test_a_429_storm_beyond_the_wait_budget_fails_the_model_not_the_data(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    await runner(store).run(integ, models=["units"])
+    sim.add_fault("429", path="/v1/rentals/units", count=100_000)
+    short = Runner(
+        store,
+        RunnerConfig(
+            connector_overrides={"backoff_base_seconds": 0.01, "rate_limit_wait_seconds": 0.3}
+        ),
+    )
+    report = await short.run(integ, models=["units"], full=True)
+    (outcome,) = report.outcomes
+    assert outcome.status is RunStatus.FAILED
+    assert "still rate limited after waiting" in (outcome.error or "")
     assert await cache_count(store, "units") == SCALE
 
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from syncd.crypto import Cipher
-from syncd.domain import Environment, Integration, RunStatus
+from syncd.domain import Environment, Integration, RunRecord, RunStatus
 from syncd.runner import Runner
 from syncd.scheduler import Scheduler, SchedulerConfig
 from syncd.sim.buildium import BuildiumSimulator
@@ -130,7 +130,8 @@ async def test_stop_leaves_after_the_page_in_hand(store: SqlStore, sim: Buildium
     stored = await store.count_records("slow", "units")
     assert 3 <= stored < 20
     checkpoint = await store.get_checkpoint("slow", "units")
-    assert checkpoint.cursor is not None and int(checkpoint.cursor) == stored
+    assert checkpoint.cursor is not None
+    assert int(checkpoint.cursor.partition(":")[0]) == stored  # "position:last id"
     (schedule,) = await store.list_schedules("slow")
     # Released and due again at once, not an hour later.
     assert schedule.lease_owner is None
@@ -140,3 +141,38 @@ async def test_stop_leaves_after_the_page_in_hand(store: SqlStore, sim: Buildium
     assert runs["units"].status is RunStatus.FAILED
     assert "stopped by shutdown" in (runs["units"].error or "")
     assert "leases" not in runs  # later models were not started
+
+
+async def test_fires_missed_during_a_long_run_are_recorded_as_coalesced(
+    store: SqlStore, sim: BuildiumSimulator
+) -> None:
+    # Every second a fire, but the second run takes about 2.5 s: the fires
+    # passing meanwhile coalesce into the next run, which says how many.
+    busy = integration(sim, "busy", every=1, page_size=5)
+    await store.add_integration(busy)
+    node = Scheduler(store, Runner(store), SchedulerConfig(node_id="n", poll_interval=0.05))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(node.run)
+        with anyio.fail_after(30):
+            while len(await _roots(store, "busy")) < 1:
+                await anyio.sleep(0.05)
+        sim.add_fault("slow", path="/v1/rentals", delay=2.5)
+        with anyio.fail_after(30):
+            while len([r for r in await _roots(store, "busy") if r.ended_at]) < 4:
+                await anyio.sleep(0.05)
+        node.request_stop()
+    roots = [r for r in await _roots(store, "busy") if r.status is RunStatus.SUCCESS]
+    fires = [r.scheduled_for for r in roots]
+    assert len(set(fires)) == len(fires)
+    assert any(r.coalesced_fires >= 1 for r in roots)
+    # From the second run on, fires are whole seconds apart: one more than
+    # the fires the later run coalesced.
+    for before, after in itertools.pairwise(roots[1:]):
+        assert before.scheduled_for is not None and after.scheduled_for is not None
+        gap = after.scheduled_for - before.scheduled_for
+        assert gap == timedelta(seconds=1 + after.coalesced_fires), (gap, after.coalesced_fires)
+
+
+async def _roots(store: SqlStore, iid: str) -> list[RunRecord]:
+    runs = await store.list_runs(integration_id=iid, limit=500)
+    return sorted((r for r in runs if r.parent_run_id is None), key=lambda r: r.started_at)

@@ -7,8 +7,8 @@ configuration (argument, config file, unknown integration).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,14 +18,13 @@ from typing import Any, NoReturn
 
 import anyio
 import structlog
-import yaml
 from rich.console import Console
 
 from syncd import __version__
 from syncd.app import make_runner, make_scheduler, open_store
 from syncd.concurrency import unwrapped_task_group
 from syncd.connectors.registry import get_connector_class, known_vendors
-from syncd.domain import Environment, Integration, RunStatus, ScheduleState
+from syncd.domain import Capability, Environment, Integration, RunRecord, RunStatus, ScheduleState
 from syncd.errors import (
     ConfigError,
     CredentialError,
@@ -33,6 +32,7 @@ from syncd.errors import (
     SubscriptionNotFound,
     SweepError,
     SyncdError,
+    UnknownModel,
 )
 from syncd.integration_config import (
     apply_file,
@@ -40,6 +40,7 @@ from syncd.integration_config import (
     apply_setting,
     disabled_properties,
     effective,
+    load_file,
 )
 from syncd.jobs import load_jobs
 from syncd.logs import configure_logging
@@ -52,8 +53,16 @@ from syncd.progress import (
     schedule_json,
     schedules_table,
     summary_table,
+    table,
 )
-from syncd.runner import SyncReport
+from syncd.runner import Runner, SyncReport
+from syncd.services.integrations import (
+    NewIntegration,
+    add_integration,
+    find_integration,
+    remove_integration,
+)
+from syncd.services.runs import resolve_run
 from syncd.settings import Settings, describe_settings, load_settings
 from syncd.store.engine import make_engine, redact_url
 from syncd.store.migrate import current_revision, head_revision, upgrade
@@ -62,7 +71,6 @@ from syncd.webhooks.cli import add_parsers as add_webhook_parsers
 from syncd.webhooks.cli import cmd_events, cmd_webhooks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 log = structlog.get_logger(__name__)
 
@@ -71,11 +79,15 @@ class UsageError(SyncdError):
     """A command-line argument is invalid (exit code 2)."""
 
 
+class Aborted(SyncdError):
+    """The operator did not confirm a destructive command (exit code 1)."""
+
+
 # -- argument helpers --------------------------------------------------------
 
 
 def parse_credentials(pairs: Sequence[str]) -> dict[str, str]:
-    """``KEY=VALUE`` arguments into a dict; a malformed one is a UsageError."""
+    """``KEY=VALUE`` arguments into a dict; a malformed or repeated one is a UsageError."""
     creds: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -84,14 +96,32 @@ def parse_credentials(pairs: Sequence[str]) -> dict[str, str]:
             # Never echo the value: it may be a secret.
             shown = key if sep else "<value hidden>"
             raise UsageError(f"--credential {shown!r}: expected KEY=VALUE")
+        if key in creds:
+            raise UsageError(f"--credential {key}: given twice")
         creds[key] = value
     return creds
 
 
-def slugify(name: str) -> str:
-    """A default integration id from its name."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64]
-    return slug or "integration"
+#: The option of ``integrations add`` behind each field of the request.
+_ADD_OPTIONS = {
+    "vendor": "--vendor",
+    "name": "--name",
+    "id": "--id",
+    "credentials": "--credential",
+    "base_url": "--base-url",
+    "rate_limit_per_second": "--rate-limit",
+    "page_size": "--page-size",
+}
+
+
+def _as_option_error(exc: ConfigError) -> ConfigError | UsageError:
+    """``exc`` under the command-line option names (``credentials.x`` → ``--credential x``)."""
+    head, _, key = (exc.field or "").partition(".")
+    option = _ADD_OPTIONS.get(head)
+    if option is None or exc.file:
+        return exc
+    message = str(exc).removeprefix(f"{exc.field}: ")
+    return UsageError(f"{option} {key}: {message}" if key else f"{option}: {message}")
 
 
 def _settings_epilog() -> str:
@@ -160,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("enable", "disable"):
         p = integ.add_parser(name, help=f"{name} an integration")
         p.add_argument("integration", help="id or name")
+    remove = integ.add_parser(
+        "remove",
+        help="delete an integration with its credentials, schedules, checkpoints, cached "
+        "records, quarantine and job log (asks first; change events already in the outbox "
+        "stay until pruned)",
+    )
+    remove.add_argument("integration", help="id or name")
+    remove.add_argument(
+        "--yes", action="store_true", help="do not ask (required without a terminal)"
+    )
+    remove.add_argument("--json", action="store_true", help="JSON output (rows removed per table)")
     config = integ.add_parser(
         "config",
         help="show or change an integration's configuration (schedules, job controls, enum maps)",
@@ -306,20 +347,20 @@ async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
         action = args.integrations_command
         if action == "add":
             return await _add_integration(args, store)
+        if action == "remove":
+            return await _remove_integration(args, store)
         if action == "list":
             items = await store.list_integrations()
             if args.json:
                 _print_json([_integration_json(i) for i in items])
             else:
                 console = _console()
-                from rich.table import Table
-
-                table = Table(title="integrations")
-                for col in ("id", "name", "vendor", "environment", "enabled", "last run"):
-                    table.add_column(col)
+                listing = table(
+                    "integrations", "id", "name", "vendor", "environment", "enabled", "last run"
+                )
                 for i in items:
                     last = await store.last_root_run(i.id)
-                    table.add_row(
+                    listing.add_row(
                         i.id,
                         i.name,
                         i.vendor,
@@ -327,7 +368,7 @@ async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
                         "yes" if i.enabled else "no",
                         f"{last.status.value} {last.started_at:%Y-%m-%d %H:%M}" if last else "-",
                     )
-                console.print(table)
+                console.print(listing)
             return EXIT_OK
         integration = await store.get_integration(args.integration)
         if action == "show":
@@ -357,43 +398,68 @@ async def cmd_integrations(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _add_integration(args: argparse.Namespace, store: SqlStore) -> int:
-    cls = get_connector_class(args.vendor)
-    creds = parse_credentials(args.credential)
-    missing = [k for k in cls.credential_keys if k not in creds]
-    if missing:
-        raise UsageError(
-            f"{cls.vendor} needs --credential {missing[0]}=VALUE "
-            f"(required: {', '.join(cls.credential_keys)})"
-        )
-    integration_id = args.integration_id or slugify(args.name)
-    if not _SLUG.match(integration_id):
-        raise UsageError(f"--id {integration_id!r}: use 1-64 lowercase letters, digits, '-' or '_'")
     options: dict[str, Any] = {}
     if args.rate_limit is not None:
-        if args.rate_limit < 0:
-            raise UsageError("--rate-limit must be 0 (no limit) or positive")
         options["rate_limit_per_second"] = args.rate_limit
     if args.page_size is not None:
-        if args.page_size < 1:
-            raise UsageError("--page-size must be positive")
         options["page_size"] = args.page_size
-    integration = Integration(
-        id=integration_id,
+    request = NewIntegration(
+        vendor=args.vendor,
         name=args.name,
-        vendor=cls.vendor,
+        id=args.integration_id,
         environment=Environment(args.environment),
-        enabled=bool(args.enable),
+        credentials=parse_credentials(args.credential),
         base_url=args.base_url,
-        credentials=creds,
         options=options,
+        enabled=bool(args.enable),
     )
-    await store.add_integration(integration)
-    log.info("integration.added", integration_id=integration_id, vendor=cls.vendor)
+    try:
+        integration = await add_integration(store, request)
+    except ConfigError as exc:
+        raise _as_option_error(exc) from None
     print(
-        f"added integration {integration_id} ({cls.vendor}, {args.environment}, "
-        f"{'enabled' if args.enable else 'disabled'})"
+        f"added integration {integration.id} ({integration.vendor}, "
+        f"{integration.environment.value}, {'enabled' if integration.enabled else 'disabled'})"
     )
     return EXIT_OK
+
+
+async def _remove_integration(args: argparse.Namespace, store: SqlStore) -> int:
+    integration = await find_integration(store, args.integration)
+    if not args.yes:
+        _confirm_removal(integration)
+    removal = await remove_integration(store, integration.id)
+    if args.json:
+        _print_json({"integration_id": removal.integration_id, "removed": dict(removal.removed)})
+        return EXIT_OK
+    n = removal.removed
+    print(
+        f"removed integration {integration.id}: {removal.records} cached records, "
+        f"{n.get('sync_runs', 0)} job log rows, {n.get('schedules', 0)} schedules, "
+        f"{n.get('checkpoints', 0)} checkpoints, {n.get('quarantine', 0)} quarantined records"
+    )
+    print("change events already in the outbox stay until the retention prune")
+    return EXIT_OK
+
+
+def _confirm_removal(integration: Integration) -> None:
+    """Ask the operator to type the integration's id; without a terminal, ask for --yes."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"removing integration {integration.id} deletes its data: "
+            "pass --yes to confirm (there is no terminal to ask on)"
+        )
+    sys.stderr.write(
+        f"This deletes integration {integration.id} ({integration.name}, {integration.vendor}): "
+        "its credentials, schedules, checkpoints, cached records, quarantine and job log.\n"
+        f"Type its id ({integration.id}) to confirm: "
+    )
+    sys.stderr.flush()
+    # Read in the event loop's thread: nothing else runs meanwhile, and a
+    # Ctrl-C interrupts the read at once.
+    answer = sys.stdin.readline()
+    if answer.strip() != integration.id:
+        raise Aborted(f"not confirmed: integration {integration.id} was not removed")
 
 
 async def _configure(
@@ -402,11 +468,7 @@ async def _configure(
     jobs = load_jobs(integration.vendor, settings.jobs_dir)
     options: dict[str, Any] = dict(integration.options)
     if args.file:
-        try:
-            data = yaml.safe_load(args.file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), file=str(args.file)) from exc
-        options = apply_file(options, jobs, data, str(args.file))
+        options = apply_file(options, jobs, load_file(args.file), str(args.file))
     for pair in args.settings:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
@@ -420,14 +482,10 @@ async def _configure(
     if args.json:
         _print_json({r.key: {"value": r.value, "source": r.source} for r in rows})
     else:
-        from rich.table import Table
-
-        table = Table(title=f"configuration of {integration.id}")
-        for col in ("key", "value", "source"):
-            table.add_column(col)
+        shown = table(f"configuration of {integration.id}", "key", "value", "source")
         for r in rows:
-            table.add_row(r.key, json.dumps(r.value), r.source)
-        _console().print(table)
+            shown.add_row(r.key, json.dumps(r.value), r.source)
+        _console().print(shown)
     return EXIT_OK
 
 
@@ -461,10 +519,17 @@ async def _sync_and_report(
     stored = {o.model: await store.count_records(integration.id, o.model) for o in report.outcomes}
     if as_json:
         _print_json(report_json(report, stored))
+    elif report.skipped:
+        # Nothing ran: no table to show, only why.
+        print(f"{integration.id}: {report.error}", file=sys.stderr)
     else:
         _console().print(summary_table(report, stored))
         if report.error:
             print(f"error: {report.error}", file=sys.stderr)
+    if report.definitions_failed:
+        # A broken jobs/ or transforms/ file is bad configuration (the run is
+        # recorded as FAILED all the same).
+        return EXIT_USAGE
     return EXIT_OK if report.status is RunStatus.SUCCESS else EXIT_FAILED
 
 
@@ -472,9 +537,41 @@ class Interrupted(SyncdError):
     """SIGINT or SIGTERM stopped the command (the run is recorded as FAILED)."""
 
 
+def _check_models(
+    runner: Runner, settings: Settings, integration: Integration, models: Sequence[str] | None
+) -> None:
+    """Refuse, as bad usage, a ``--model`` this integration's vendor cannot sync."""
+    if not models:
+        return
+    # An unknown model is reported below, with the models the vendor can sync.
+    with contextlib.suppress(UnknownModel):
+        runner.plan(integration, models)
+    capabilities = get_connector_class(integration.vendor).capabilities()
+    syncable = [
+        j.model
+        for j in load_jobs(integration.vendor, settings.jobs_dir).jobs
+        if Capability.READ in capabilities.get(j.model, frozenset())
+    ]
+    unknown = [m for m in models if m not in syncable]
+    if unknown:
+        raise UsageError(
+            f"--model {unknown[0]}: integration {integration.id} ({integration.vendor}) "
+            f"cannot sync it; its models: {', '.join(syncable)}"
+        )
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(settings) as store:
         integration = await store.get_integration(args.integration)
+        _check_models(make_runner(store, settings), settings, integration, args.model)
+        if not integration.enabled:
+            # Syncing on request is an operator's explicit act (like "sync
+            # now"); the notice says why the daemon leaves it alone.
+            print(
+                f"note: integration {integration.id} is disabled; syncing it once on request "
+                "(syncd serve does not schedule it)",
+                file=sys.stderr,
+            )
         code = EXIT_FAILED
 
         async def sync() -> None:
@@ -490,19 +587,23 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(settings) as store:
+        integration_column = False
         if args.jobs_command == "show":
-            run = await store.get_run(args.run_id)
-            if run is None:
-                raise UsageError(f"no run {args.run_id!r}")
-            runs = await store.list_runs(root_run_id=run.root_run_id or run.id, limit=500)
-            title = f"run {run.root_run_id or run.id}"
+            run = await resolve_run(store, args.run_id)
+            root_id = run.root_run_id or run.id
+            runs = await store.list_runs(root_run_id=root_id, limit=500)
+            title = f"run {root_id} of {run.integration_id}"
         elif args.jobs_command == "list":
-            iid = (await store.get_integration(args.integration)).id if args.integration else None
+            iid = (await find_integration(store, args.integration)).id if args.integration else None
             status = RunStatus(args.status) if args.status else None
             runs = await store.list_runs(integration_id=iid, status=status, limit=args.limit)
-            title = "job log"
+            if not runs and not args.json:
+                print(await _no_runs(store, iid, status))
+                return EXIT_OK
+            title = f"job log of {iid}" if iid else "job log"
+            integration_column = iid is None
         else:
-            integration = await store.get_integration(args.integration)
+            integration = await find_integration(store, args.integration)
             last = await store.last_root_run(integration.id)
             runs = await store.list_runs(root_run_id=last.id, limit=500) if last else []
             title = f"last ran jobs of {integration.id}"
@@ -514,8 +615,16 @@ async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         elif not runs:
             print("no runs yet")
         else:
-            _console().print(runs_table(runs, title=title))
+            _console().print(runs_table(runs, title=title, integration=integration_column))
     return EXIT_OK
+
+
+async def _no_runs(store: SqlStore, integration_id: str | None, status: RunStatus | None) -> str:
+    """What to say when the job log has no row to list."""
+    of = f" of {integration_id}" if integration_id else ""
+    if status is not None and await store.list_runs(integration_id=integration_id, limit=1):
+        return f"no {status.value} runs{of}"
+    return f"no runs{of} yet"
 
 
 async def cmd_schedules(args: argparse.Namespace, settings: Settings) -> int:
@@ -538,7 +647,7 @@ async def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
 
     async with open_store(settings) as store:
         if args.sweeps_command == "list":
-            iid = (await store.get_integration(args.integration)).id if args.integration else None
+            iid = (await find_integration(store, args.integration)).id if args.integration else None
             runs = [
                 r
                 for r in await store.list_runs(
@@ -551,13 +660,16 @@ async def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
             elif not runs:
                 print("no held sweeps")
             else:
-                _console().print(runs_table(runs, title="held deletion sweeps"))
-                for r in runs:
-                    print(f"{r.id}  {r.integration_id}/{r.model}: {r.error}")
+                # The table's notes carry each held sweep's whole reason.
+                _console().print(
+                    runs_table(runs, title="held deletion sweeps", integration=iid is None)
+                )
             return EXIT_OK
-        run = await store.get_run(args.run_id)
-        if run is None or run.model is None:
-            raise UsageError(f"no model run {args.run_id!r} (see `syncd sweeps list`)")
+        run = await _model_run(store, args.run_id)
+        if run.model is None:
+            raise UsageError(
+                f"run {run.id} is a whole sync, not a model run (see `syncd sweeps list`)"
+            )
         if args.sweeps_command == "dismiss":
             await store.dismiss_sweep(run.id)
             log.info("sweep.dismissed", run_id=run.id, integration_id=run.integration_id)
@@ -607,6 +719,14 @@ async def cmd_sweeps(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _model_run(store: SqlStore, ref: str) -> RunRecord:
+    """The run an operator names by id or unique id prefix, for ``sweeps``."""
+    try:
+        return await resolve_run(store, ref)
+    except ConfigError as exc:
+        raise UsageError(f"{exc} (see `syncd sweeps list`)") from None
+
+
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from syncd.serve import serve
 
@@ -617,37 +737,40 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from syncd.sim.buildium import BuildiumSimulator
+    from syncd.sim.buildium_data import default_credentials
+    from syncd.sim.demo import SIMULATOR_OPTION, simulator_option
 
-    sim = BuildiumSimulator(seed=args.seed, scale=args.scale)
-    url = await sim.start("127.0.0.1", 0)
-    try:
-        print(f"Buildium simulator at {url} ({args.scale} units, seed {args.seed})")
-        async with open_store(settings) as store:
-            demo = Integration(
-                id="demo-buildium",
-                name="Demo Buildium",
-                vendor="BUILDIUM",
-                environment=Environment.SANDBOX,
-                enabled=True,
-                base_url=url,
-                credentials=dict(sim.credentials),
-                # Smaller pages than Buildium's maximum make the progress visible.
-                options={"page_size": 100},
-            )
-            try:
-                await store.get_integration(demo.id)
-                await store.update_integration(demo)
-            except IntegrationNotFound:
-                await store.add_integration(demo)
-            print(f"integration {demo.id} in {redact_url(settings.effective_database_url)}")
-            code = await _sync_and_report(
-                store, settings, demo, models=None, full=False, as_json=False
-            )
-            print(f"next: syncd jobs last --integration {demo.id}")
-            return code
-    finally:
-        await sim.stop()
+    async with open_store(settings) as store:
+        # No base URL: every run of the demo integration, this one and any
+        # later `syncd run --integration demo-buildium`, starts its own
+        # simulator, so its credentials never go to a port it once used.
+        demo = Integration(
+            id="demo-buildium",
+            name="Demo Buildium",
+            vendor="BUILDIUM",
+            environment=Environment.SANDBOX,
+            enabled=True,
+            base_url=None,
+            credentials=default_credentials(args.seed),
+            # Smaller pages than Buildium's maximum make the progress visible.
+            options={
+                "page_size": 100,
+                SIMULATOR_OPTION: simulator_option(seed=args.seed, scale=args.scale),
+            },
+        )
+        try:
+            await store.get_integration(demo.id)
+            await store.update_integration(demo)
+        except IntegrationNotFound:
+            await store.add_integration(demo)
+        print(
+            f"integration {demo.id} in {redact_url(settings.effective_database_url)}: "
+            f"a simulated Buildium account ({args.scale} units, seed {args.seed}) that each "
+            "run starts for itself"
+        )
+        code = await _sync_and_report(store, settings, demo, models=None, full=False, as_json=False)
+        print(f"next: syncd jobs last --integration {demo.id}")
+        return code
 
 
 async def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:

@@ -29,14 +29,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from syncd.errors import ConfigError
+from syncd.files import read_text
 from syncd.jobs import SCHEDULED_JOBS, ModelJob, VendorJobs
-from syncd.triggers import parse_trigger, trigger_json
+from syncd.triggers import check_fires, parse_trigger, trigger_json
 
 _LIMITS: dict[str, tuple[type, float, float]] = {
     "rate_limit_per_second": (float, 0, 10_000),
@@ -124,11 +126,45 @@ def _scalar(key: str, raw: Any) -> Any:
     kind, low, high = _LIMITS[key]
     try:
         value = kind(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _fail(key, f"expected a number, got {raw!r}") from None
+    # Written so that nan fails too (every comparison with it is false).
     if not low <= value <= high:
         raise _fail(key, f"must be between {low:g} and {high:g}")
     return value
+
+
+def connector_option(key: str, raw: Any) -> Any:
+    """A validated connector control (``rate_limit_per_second``, ``page_size``, ``concurrency``)."""
+    return _scalar(key, raw)
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line, with its position: ``line 2, column 7: <problem>``."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if mark is not None:
+            return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        return f"invalid YAML: {problem}"
+    return "invalid YAML: " + " ".join(str(exc).split())
+
+
+def load_file(path: Path) -> Any:
+    """The YAML document of a settings file; errors name the file and the position."""
+    text = read_text(path, "settings file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error_text(exc), file=str(path)) from None
+
+
+def _trigger_error(exc: ValidationError) -> tuple[str, str]:
+    """(where, message) of a trigger's first validation error, without pydantic's prefix."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    cause = (err.get("ctx") or {}).get("error")
+    return where, str(cause) if cause is not None else err["msg"]
 
 
 def apply_setting(
@@ -139,7 +175,7 @@ def apply_setting(
         try:
             raw = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError as exc:
-            raise _fail(key, f"invalid value: {exc}") from None
+            raise _fail(key, yaml_error_text(exc)) from None
     out = copy.deepcopy(dict(options))
     parts = key.split(".")
     if key in _LIMITS:
@@ -159,9 +195,12 @@ def apply_setting(
             try:
                 spec = parse_trigger(raw)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise _fail(f"{key}.{where}" if where else key, err["msg"]) from None
+                where, message = _trigger_error(exc)
+                raise _fail(f"{key}.{where}" if where else key, message) from None
+            try:
+                check_fires(spec)
+            except ValueError as exc:
+                raise _fail(key, str(exc)) from None
             out.setdefault("schedules", {})[parts[1]] = trigger_json(spec)
     elif parts[0] == "jobs" and len(parts) == 3 and parts[2] in ("enabled", "sweep_max_share"):
         models = [j.model for j in jobs.jobs]

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from syncd.errors import ConfigError
+from syncd.files import read_text
 
 ENV_PREFIX = "SYNCD_"
 
@@ -31,7 +32,11 @@ def default_state_dir() -> Path:
 class Settings(BaseSettings):
     """Every daemon and CLI setting; each has a ``SYNCD_<NAME>`` environment variable."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    # inf would pass every ``gt=0`` bound and then overflow a timedelta or
+    # never let a loop come round: only finite numbers are settings.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, allow_inf_nan=False
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -47,8 +52,8 @@ class Settings(BaseSettings):
     )
     secret_key_file: Path | None = Field(
         default=None,
-        description="file holding the Fernet key, created with mode 0600 on first use "
-        "(default: STATE_DIR/secret.key)",
+        description="file holding the Fernet key; a file named here must exist "
+        "(default: STATE_DIR/secret.key, created with mode 0600 on first use)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="minimum log level"
@@ -86,6 +91,25 @@ class Settings(BaseSettings):
     )
     stop_timeout_seconds: float = Field(
         default=30.0, gt=0, description="on SIGTERM, how long running jobs get to finish a page"
+    )
+    pms_rate_limit_wait_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long a storm of 429 answers from a PMS is waited out (each wait "
+        "logged as pms.rate_limited) before the request, and its model run, fails",
+    )
+    listing_drift_records: int = Field(
+        default=10,
+        ge=0,
+        description="a listing may differ from the total the PMS announced by this many "
+        "records (or listing_drift_share of it, whichever is larger) and still count as "
+        "complete: records created or deleted while it was listed",
+    )
+    listing_drift_share: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="the drift a listing may show, as a share of the announced total",
     )
     progress: Literal["auto", "always", "never"] = Field(
         default="auto", description="progress bars for syncd run: auto = on a terminal"
@@ -177,11 +201,9 @@ def describe_settings() -> list[tuple[str, str, str, str]]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path, "configuration file")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError("configuration file not found", file=str(path)) from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", file=str(path)) from exc
     # Accept both a flat file and one with a [syncd] table.

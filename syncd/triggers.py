@@ -117,6 +117,37 @@ def next_fire(spec: IntervalSpec | CronSpec | WeeklySpec, after: datetime) -> da
     return _next_weekly(spec, after, zone)
 
 
+#: The Gregorian calendar repeats every 400 years (leap days and weekdays):
+#: a cron expression that does not fire within them never fires.
+_CALENDAR_CYCLE_END = _EPOCH.replace(year=_EPOCH.year + 400)
+
+
+def check_fires(spec: IntervalSpec | CronSpec | WeeklySpec) -> None:
+    """Raise ValueError if ``spec`` can never fire (a cron date such as 31 February).
+
+    Interval and weekly specs always fire. For cron, APScheduler would search
+    up to the year 9999 before giving up; the search here stops after one
+    calendar cycle, so even an impossible expression is refused in milliseconds.
+    """
+    if not isinstance(spec, CronSpec):
+        return
+    minute, hour, day, month, day_of_week = spec.expression.split()
+    bounded = CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=day_of_week,
+        timezone=UTC,
+        end_date=_CALENDAR_CYCLE_END,
+    )
+    if bounded.get_next_fire_time(None, _EPOCH) is None:
+        raise ValueError(
+            f"the cron expression {spec.expression!r} never fires "
+            "(no date matches its day, month and weekday)"
+        )
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 

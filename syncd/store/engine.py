@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from syncd.errors import ConfigError, DatabaseUnavailable, StoreError
+from syncd.files import os_error_reason
 
 
 def _json_dumps(value: Any) -> str:
@@ -39,7 +40,19 @@ def make_engine(url: str) -> AsyncEngine:
         if parsed.drivername != "sqlite+aiosqlite":
             raise ConfigError("use the sqlite+aiosqlite:/// driver", field="database_url")
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(parsed.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                reason = (
+                    "part of it is a file"
+                    if isinstance(error, FileExistsError)
+                    else os_error_reason(error)
+                )
+                raise ConfigError(
+                    f"cannot create the database directory {directory}: {reason}",
+                    field="database_url",
+                ) from error
         engine = create_async_engine(parsed, json_serializer=_json_dumps)
 
         @event.listens_for(engine.sync_engine, "connect")

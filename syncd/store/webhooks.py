@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from syncd.crypto import Cipher
 from syncd.errors import StoreError, SubscriptionNotFound
 from syncd.store.base import (
+    DATA_EVENT_TYPES,
     AttemptRecord,
     ChangeEvent,
     Claim,
@@ -321,6 +322,45 @@ class SqlWebhookStore(WebhookStore):
         async with translate_errors(), self.engine.connect() as conn:
             for sub_id, status, n in await conn.execute(query):
                 counts.setdefault(sub_id, {})[DeliveryStatus(status)] = int(n)
+        return counts
+
+    async def unqueued_counts(self) -> dict[str, int]:
+        """Per subscription, the events it will receive that fan-out has not queued yet.
+
+        Those are the events after the fan-out cursor, or in a range it is
+        still waiting for, that the subscription matches and that came after
+        it was created: what ``delivery_counts`` cannot see yet.
+        """
+        async with translate_errors(), self.engine.connect() as conn:
+            fanout = (
+                await conn.execute(select(webhook_fanout).where(webhook_fanout.c.id == _FANOUT_ROW))
+            ).first()
+            subs = (
+                await conn.execute(
+                    select(_subs.c.id, _subs.c.triggers, _subs.c.models, _subs.c.start_event_id)
+                )
+            ).all()
+            if fanout is None or not subs:
+                return {}
+            waiting: list[ColumnElement[bool]] = [_ev.c.id > int(fanout.last_event_id)]
+            waiting += [_ev.c.id.between(int(lo), int(hi)) for lo, hi, _ in fanout.pending_ids]
+            counts: dict[str, int] = {}
+            for sub in subs:
+                wanted: ColumnElement[bool] = _ev.c.event_type.in_(list(sub.triggers))
+                if sub.models is not None:
+                    # As Subscription.matches: the model filter binds data events only.
+                    wanted = and_(
+                        wanted,
+                        or_(
+                            _ev.c.event_type.not_in(sorted(DATA_EVENT_TYPES)),
+                            _ev.c.model.is_(None),
+                            _ev.c.model.in_(list(sub.models)),
+                        ),
+                    )
+                query = select(func.count()).where(
+                    _ev.c.id > int(sub.start_event_id), or_(*waiting), wanted
+                )
+                counts[sub.id] = int((await conn.execute(query)).scalar_one())
         return counts
 
     # -- delivery -------------------------------------------------------------

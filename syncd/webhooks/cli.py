@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 import structlog
 from rich.console import Console
-from rich.table import Table
 
 from syncd.app import make_dispatcher, make_webhook_store, open_store
 from syncd.errors import ConfigError
+from syncd.progress import table
 from syncd.settings import Settings
 from syncd.store.base import (
     EVENT_TYPES,
@@ -28,6 +28,7 @@ from syncd.store.base import (
     WebhookStore,
 )
 from syncd.store.sql import SqlStore
+from syncd.urls import check_http_url
 from syncd.webhooks.dispatcher import send_test
 from syncd.webhooks.messages import event_json, iso_utc, message_id, parse_message_id
 from syncd.webhooks.signing import generate_secret, secret_key
@@ -160,7 +161,7 @@ def _event_id(value: str, option: str) -> int:
 
 
 def _subscription_json(
-    sub: Subscription, counts: dict[DeliveryStatus, int] | None = None
+    sub: Subscription, counts: dict[DeliveryStatus, int] | None = None, unqueued: int = 0
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": sub.id,
@@ -173,9 +174,12 @@ def _subscription_json(
         "created_at": sub.created_at.isoformat() if sub.created_at else None,
     }
     if counts is not None:
-        data["pending"] = counts.get(DeliveryStatus.PENDING, 0) + counts.get(
-            DeliveryStatus.WAITING, 0
+        # Everything it will still be sent: queued deliveries, and the events
+        # the dispatcher has not fanned out to it yet.
+        data["pending"] = (
+            counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.WAITING, 0) + unqueued
         )
+        data["not_yet_queued"] = unqueued
         data["dead"] = counts.get(DeliveryStatus.DEAD, 0)
     return data
 
@@ -190,26 +194,32 @@ async def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
         if action == "list":
             subs = await store.list_subscriptions()
             counts = await store.delivery_counts()
-            rows = [_subscription_json(s, counts.get(s.id, {})) for s in subs]
+            unqueued = await store.unqueued_counts()
+            rows = [
+                _subscription_json(s, counts.get(s.id, {}), unqueued.get(s.id, 0)) for s in subs
+            ]
             if args.json:
                 _print_json(rows)
             elif not rows:
                 print("no webhook subscriptions")
             else:
-                table = Table(title="webhook subscriptions")
-                for col in ("id", "url", "state", "triggers", "models", "pending", "dead"):
-                    table.add_column(col)
+                listing = table(
+                    "webhook subscriptions",
+                    *("id", "url", "state", "triggers", "models", "pending", "dead"),
+                    right=("pending", "dead"),
+                )
                 for r in rows:
-                    table.add_row(
+                    listing.add_row(
                         r["id"],
                         r["url"],
                         r["state"],
-                        ",".join(r["triggers"]),
-                        ",".join(r["models"]) if r["models"] else "all",
+                        # Comma and space: a narrow terminal wraps between triggers.
+                        ", ".join(r["triggers"]),
+                        ", ".join(r["models"]) if r["models"] else "all",
                         str(r["pending"]),
                         str(r["dead"]),
                     )
-                _console().print(table)
+                _console().print(listing)
             return EXIT_OK
         if action == "remove":
             await store.remove_subscription(args.subscription)
@@ -251,6 +261,10 @@ async def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _add(args: argparse.Namespace, store: WebhookStore) -> int:
+    try:
+        check_http_url(args.url)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="--url") from None
     spec = subscription_spec(
         url=args.url,
         triggers=_triggers(args.trigger),
@@ -371,11 +385,13 @@ async def _log(args: argparse.Namespace, store: WebhookStore) -> int:
         when = f", next try {iso_utc(d.next_attempt_at)}" if d.next_attempt_at else ""
         print(f"  {d.subscription_id}: {d.status.value} after {d.attempts} attempt(s){when}")
     if attempts:
-        table = Table(title="attempts")
-        for col in ("subscription", "#", "at", "status", "latency ms", "error"):
-            table.add_column(col)
+        attempts_table = table(
+            "attempts",
+            *("subscription", "#", "at", "status", "latency ms", "error"),
+            right=("#", "latency ms"),
+        )
         for a in attempts:
-            table.add_row(
+            attempts_table.add_row(
                 a.subscription_id,
                 str(a.attempt),
                 iso_utc(a.attempted_at),
@@ -383,7 +399,7 @@ async def _log(args: argparse.Namespace, store: WebhookStore) -> int:
                 f"{a.latency_ms:.1f}",
                 a.error or "",
             )
-        _console().print(table)
+        _console().print(attempts_table)
     return EXIT_OK
 
 

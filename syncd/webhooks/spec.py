@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from syncd.errors import ConfigError
 from syncd.models import LINK_MODEL, MODELS
 from syncd.store.base import EVENT_TYPES
+from syncd.urls import check_http_url
 from syncd.webhooks.signing import secret_key
 
 #: Every model a subscription may filter on.
@@ -56,14 +56,8 @@ class SubscriptionSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL with a host")
-        if parts.username or parts.password:
-            raise ValueError("put credentials in a --header, not in the URL")
-        if len(value) > 2000:
-            raise ValueError("URL longer than 2,000 characters")
-        return value
+        # One URL rule for every way a subscription comes in (CLI, HTTP API).
+        return check_http_url(value)
 
     @field_validator("triggers")
     @classmethod

@@ -155,6 +155,10 @@ def test_subscription_commands_and_test_message(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--url", "ftp://x/y", "--trigger", "DATA_NEW"], "--url:"),
+        (["--url", "http://exa mple.com/h", "--trigger", "DATA_NEW"], "--url: not a URL"),
+        (["--url", "https:///hooks", "--trigger", "DATA_NEW"], "--url: no host in the URL"),
+        (["--url", "http://x:99999/y", "--trigger", "DATA_NEW"], "--url: not a URL: its port"),
+        (["--url", "example.com/hook", "--trigger", "DATA_NEW"], "--url: not an http(s) URL"),
         (["--url", "http://x/y", "--trigger", "DATA_NEWS"], "--trigger: unknown trigger"),
         (["--url", "http://x/y", "--trigger", "DATA_NEW", "--model", "houses"], "--model:"),
         (["--url", "http://x/y", "--trigger", "DATA_NEW", "--secret", "whsec_abc"], "--secret:"),
@@ -164,10 +168,47 @@ def test_subscription_commands_and_test_message(tmp_path: Path) -> None:
 def test_invalid_subscriptions_refused_with_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    result = syncd("webhooks", "add", *args, env=env_for(tmp_path))
+    env = env_for(tmp_path)
+    result = syncd("webhooks", "add", *args, env=env)
     assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"syncd: error: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert json.loads(syncd("webhooks", "list", "--json", env=env).stdout) == []
+
+
+def test_pending_counts_events_not_yet_fanned_out(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'syncd.db'}"
+    # Nothing is listening on port 9: every delivery fails and stays queued.
+    units = syncd(
+        "webhooks", "add", "--url", "http://127.0.0.1:9/h", "--trigger", "DATA_NEW",
+        "--model", "units", "--json",
+        env=env,
+    )  # fmt: skip
+    assert units.returncode == 0, units.stderr
+    _seed_events(db_url, 4, models=("units", "leases"))  # before the second one
+    updates = syncd(
+        "webhooks", "add", "--url", "http://127.0.0.1:9/h", "--trigger", "DATA_UPDATE",
+        "--json",
+        env=env,
+    )  # fmt: skip
+    assert updates.returncode == 0, updates.stderr
+    _seed_events(db_url, 24, models=("units", "leases"))
+    ids = {"units": json.loads(units.stdout)["id"], "updates": json.loads(updates.stdout)["id"]}
+
+    def pending() -> dict[str, tuple[int, int]]:
+        rows = json.loads(syncd("webhooks", "list", "--json", env=env).stdout)
+        by_id = {r["id"]: (r["pending"], r["not_yet_queued"]) for r in rows}
+        return {name: by_id[i] for name, i in ids.items()}
+
+    # 2 + 12 unit events await fan-out; no DATA_UPDATE was written.
+    assert pending() == {"units": (14, 14), "updates": (0, 0)}
+    table = syncd("webhooks", "list", env=env).stdout
+    row = next(line for line in table.splitlines() if ids["units"] in line)
+    assert "14" in row.split()
+    # Fanned out (and failed once), they are queued deliveries: the same figure.
+    assert syncd("webhooks", "deliver", "--once", env=env).returncode == 0
+    assert pending() == {"units": (14, 0), "updates": (0, 0)}
 
 
 def test_sync_events_feed_pages_and_delivery(

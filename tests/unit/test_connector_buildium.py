@@ -24,9 +24,9 @@ from syncd.errors import (
     AuthenticationError,
     ConfigError,
     CredentialError,
+    IncompleteListing,
     PermanentError,
     PMSBadResponse,
-    IncompleteListing,
     PMSNotFound,
     RequestRejected,
 )

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import ConfigError
-from syncd.integration_config import apply_file, apply_setting, effective
+from syncd.integration_config import (
+    apply_file,
+    apply_setting,
+    connector_option,
+    effective,
+    load_file,
+)
 from syncd.jobs import load_jobs
 
 JOBS = load_jobs("buildium")
@@ -104,3 +110,83 @@ def test_properties_can_be_disabled_by_pms_id() -> None:
     with pytest.raises(ConfigError) as err:
         apply_setting({}, JOBS, "properties.1234.enabled", "perhaps")
     assert err.value.field == "properties.1234.enabled"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "schedules.incremental",
+            "{type: cron, expression: [a}",
+            "invalid YAML at line 1, column 28: expected ',' or ']', but got '}'",
+        ),
+        (
+            "schedules.full",
+            "{a: b: c}",
+            "invalid YAML at line 1, column 6: expected ',' or '}', but got ':'",
+        ),
+        ("jobs.leads.enabled", "'unclosed", "invalid YAML at line 1, column 10:"),
+    ],
+)
+def test_a_yaml_error_is_one_line_naming_key_and_position(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_setting({}, JOBS, key, value)
+    assert str(err.value).startswith(f"{key}: {message}")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{type: cron, expression: '0 0 31 2 *'}", "schedules.full"),
+        ("{type: cron, expression: '0 0 31 2 *', timezone: America/Chicago}", "schedules.full"),
+    ],
+)
+def test_a_cron_schedule_that_never_fires_is_refused(value: str, named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_setting({}, JOBS, "schedules.full", value)
+    assert err.value.field == named
+    assert str(err.value) == (
+        "schedules.full: the cron expression '0 0 31 2 *' never fires "
+        "(no date matches its day, month and weekday)"
+    )
+
+
+def test_pydantic_prefix_left_out_of_trigger_errors() -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_setting({}, JOBS, "schedules.full", "{type: cron, expression: '99 * * * *'}")
+    assert "Value error" not in str(err.value) and "invalid cron expression" in str(err.value)
+
+
+def test_settings_file_errors_name_the_file_and_the_position(tmp_path: Path) -> None:
+    bad = tmp_path / "acme.yaml"
+    bad.write_text("jobs:\n  leads: {enabled: false\npage_size: 5\n")
+    with pytest.raises(ConfigError) as err:
+        load_file(bad)
+    assert str(err.value) == (
+        f"{bad}: invalid YAML at line 3, column 10: expected ',' or '}}', but got ':'"
+    )
+    assert "\n" not in str(err.value)
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes(b"page_size: 5\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 on line 2\)"):
+        load_file(latin)
+    with pytest.raises(ConfigError, match="cannot read the settings file: it is a directory"):
+        load_file(tmp_path)
+    with pytest.raises(ConfigError, match="settings file not found"):
+        load_file(tmp_path / "absent.yaml")
+    never = tmp_path / "never.yaml"
+    never.write_text("schedules:\n  full: {type: cron, expression: '0 0 31 2 *'}\n")
+    with pytest.raises(ConfigError) as err:
+        apply_file({}, JOBS, load_file(never), str(never))
+    assert err.value.file == str(never) and err.value.field == "schedules.full"
+    assert "never fires" in str(err.value)
+
+
+def test_connector_options_must_be_finite() -> None:
+    for value in (float("inf"), float("nan"), "-inf"):
+        with pytest.raises(ConfigError, match="rate_limit_per_second"):
+            connector_option("rate_limit_per_second", value)
+    assert connector_option("page_size", "50") == 50

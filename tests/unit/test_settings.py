@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
+from syncd.app import make_cipher
 from syncd.errors import ConfigError
-from syncd.settings import describe_settings, load_settings
+from syncd.settings import Settings, describe_settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +92,94 @@ def test_every_setting_has_an_env_var_and_description() -> None:
     rows = describe_settings()
     assert {r[1] for r in rows} >= {"SYNCD_DATABASE_URL", "SYNCD_SECRET_KEY", "SYNCD_STATE_DIR"}
     assert all(r[1].startswith("SYNCD_") and r[3] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda d: d, "it is a directory"),
+        (lambda d: d / "plain.txt" / "syncd.toml", "Not a directory"),
+        (lambda d: d / "latin1.toml", "not UTF-8 text (byte 0xe9 on line 2)"),
+    ],
+)
+def test_unreadable_config_file_names_file_and_problem(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "latin1.toml").write_bytes(b'log_level = "info"\n# caf\xe9\n')
+    path = make(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert err.value.file == str(path)
+    assert str(err.value) == f"{path}: " + (
+        f"the configuration file is {reason}"
+        if reason.startswith("not UTF-8")
+        else f"cannot read the configuration file: {reason}"
+    )
+
+
+FLOAT_SETTINGS = sorted(
+    name for name, info in Settings.model_fields.items() if info.annotation is float
+)
+
+
+@pytest.mark.parametrize("name", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity"])
+def test_float_settings_must_be_finite(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    env = f"SYNCD_{name.upper()}"
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == f"{env}: Input should be a finite number"
+
+
+def test_float_settings_exist() -> None:
+    assert {"scheduler_poll_seconds", "event_retention_days"} <= set(FLOAT_SETTINGS)
+
+
+def test_a_named_key_file_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "secret.key"
+    monkeypatch.setenv("SYNCD_SECRET_KEY_FILE", str(key))
+    # Settings alone load (a command that needs no key, like `syncd sim`, runs).
+    settings = load_settings()
+    with pytest.raises(ConfigError) as err:
+        make_cipher(settings)
+    message = str(err.value)
+    assert message.startswith(f"SYNCD_SECRET_KEY_FILE: the secret key file {key} does not exist")
+    assert "Fernet.generate_key()" in message and f"> {key}" in message
+    assert "chmod 600" in message and "unset" in message
+    assert not key.parent.exists()  # nothing was created
+    # A key given directly makes the file irrelevant.
+    monkeypatch.setenv("SYNCD_SECRET_KEY", Fernet.generate_key().decode())
+    make_cipher(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda d: d, "is a directory"),
+        (lambda d: d / "plain.txt" / "secret.key", "Not a directory"),
+    ],
+)
+def test_a_named_key_file_must_be_reachable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    (tmp_path / "plain.txt").write_text("x")
+    path = make(tmp_path)
+    monkeypatch.setenv("SYNCD_SECRET_KEY_FILE", str(path))
+    with pytest.raises(ConfigError, match=f"SYNCD_SECRET_KEY_FILE: .*{path}.*{reason}"):
+        make_cipher(load_settings())
+
+
+def test_a_key_file_named_in_the_config_file_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "syncd.toml"
+    cfg.write_text(f'secret_key_file = "{tmp_path / "absent.key"}"\n')
+    with pytest.raises(ConfigError, match=r"absent\.key does not exist"):
+        make_cipher(load_settings(cfg))
+
+
+def test_the_default_key_file_need_not_exist(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.secret_key_file is None and not settings.effective_key_file.exists()

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, time
 import pytest
 from pydantic import ValidationError
 
-from syncd.triggers import CronSpec, IntervalSpec, WeeklySpec, next_fire, parse_trigger
+from syncd.triggers import (
+    CronSpec,
+    IntervalSpec,
+    WeeklySpec,
+    check_fires,
+    next_fire,
+    parse_trigger,
+)
 
 
 def at(*args: int) -> datetime:
@@ -87,3 +94,33 @@ def test_roundtrip() -> None:
         }
     )
     assert isinstance(spec, WeeklySpec) and spec.slots[0].start == time(8, 0)
+
+
+@pytest.mark.parametrize(
+    "expression", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *", "*/5 * 31 2 mon"]
+)
+def test_a_cron_date_that_never_comes_is_refused(expression: str) -> None:
+    spec = CronSpec(expression=expression)
+    with pytest.raises(ValueError) as err:
+        check_fires(spec)
+    assert str(err.value).startswith(f"the cron expression '{expression}' never fires")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 29 2 *",  # every leap year
+        "0 0 29 2 mon",  # a Monday 29 February: 2044, then every 28 years or so
+        "0 0 31 2,3 *",  # 31 March
+        "*/15 * * * *",
+    ],
+)
+def test_rare_but_real_cron_dates_are_accepted(expression: str) -> None:
+    check_fires(CronSpec(expression=expression))
+
+
+def test_interval_and_weekly_specs_always_fire() -> None:
+    check_fires(IntervalSpec(seconds=60))
+    check_fires(
+        WeeklySpec(slots=[{"days": ["sun"], "start": "01:00", "end": "02:00", "every_seconds": 60}])
+    )

@@ -705,18 +705,24 @@ class Runner:
             # this one. Pages are still stored strictly in order.
             send, receive = anyio.create_memory_object_stream[_Transformed](max_buffer_size=2)
             proof: ListingProof | None = None
+            fetch_error: ConnectorError | None = None
 
             async def fetch_and_transform() -> None:
-                nonlocal proof
-                async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
-                    async for page in pages:
-                        item = await self._transform(integration, transform, page)
-                        try:
-                            await send.send(item)
-                        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            # The store stage left (its error is the one to report).
-                            return
-                    proof = pages.proof
+                nonlocal proof, fetch_error
+                try:
+                    async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
+                        async for page in pages:
+                            item = await self._transform(integration, transform, page)
+                            try:
+                                await send.send(item)
+                            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                                # The store stage left (its error is the one to report).
+                                return
+                        proof = pages.proof
+                except ConnectorError as exc:
+                    # The pages fetched before the fault are still stored, with
+                    # their checkpoint, so the next run resumes after them.
+                    fetch_error = exc
 
             async with unwrapped_task_group() as tg, receive:
                 tg.start_soon(fetch_and_transform, name=f"fetch-{integration.id}-{model}")
@@ -749,6 +755,8 @@ class Runner:
                     if should_stop and should_stop():
                         # Leave after the page in hand: its checkpoint is committed.
                         raise _Stopped
+            if fetch_error is not None:
+                raise fetch_error
             if proof is None:
                 # Every connector must prove its listings; silence is no proof.
                 raise IncompleteListing(

@@ -135,6 +135,9 @@ async def test_the_same_page_for_every_offset_fails_at_once(
     assert "ignoring the offset" in (outcome.error or "")
     # Bounded: the first pages and what was prefetched, not paging forever.
     assert sim.stats_snapshot()["by_path"][UNITS_PATH] <= 6
+    # The good page before the fault is stored and checkpointed all the same.
+    assert outcome.counts.fetched == PAGE
+    assert (await store.get_checkpoint("acme", "units")).cursor is not None
     assert await deleted_count(store) == 0
 
 

@@ -4,7 +4,7 @@ Runs the Buildium simulator as its own process (rate limit lifted) and lists
 ``/v1/rentals/units`` end to end, interleaving repetitions of:
 
 1. the floor: aiohttp + orjson fetching the same offsets (1,000 per page,
-   4 pages in flight), no checks at all;
+   always 4 pages in flight), no checks at all;
 2. syncd: ``BuildiumConnector.pages`` — the shared ``OffsetPager`` with its
    ``ListingAudit`` (pages overlapping by one record, id order checked,
    the end confirmed by a short page, the total compared).
@@ -73,13 +73,16 @@ async def floor(url: str, creds: dict[str, str]) -> tuple[int, int, float]:
                 return len(body), int(response.headers["X-Total-Count"])
 
         first, total = await page(0)
-        records, requests = first, 1
-        offsets = list(range(PAGE, total, PAGE))
-        for i in range(0, len(offsets), CONCURRENCY):
-            got = await asyncio.gather(*(page(o) for o in offsets[i : i + CONCURRENCY]))
-            records += sum(n for n, _ in got)
-            requests += len(got)
-    return records, requests, time.perf_counter() - started
+        # Always CONCURRENCY pages in flight, as the pager keeps them.
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def bounded(offset: int) -> int:
+            async with slots:
+                return (await page(offset))[0]
+
+        offsets = range(PAGE, total, PAGE)
+        got = await asyncio.gather(*(bounded(o) for o in offsets))
+    return first + sum(got), 1 + len(got), time.perf_counter() - started
 
 
 async def syncd_pager(url: str, creds: dict[str, str]) -> tuple[int, int, float]:

@@ -72,6 +72,40 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _run_row(
+    run_id: str,
+    integration: Integration,
+    model: str | None,
+    mode: SyncMode,
+    trigger: str,
+    status: RunStatus,
+    now: datetime,
+    *,
+    parent_run_id: str | None,
+    root_run_id: str | None,
+    scheduled_for: datetime | None,
+    owner: str | None,
+    coalesced_fires: int,
+) -> dict[str, Any]:
+    """The values of a new job-log row (a root run is its own root)."""
+    return {
+        "id": run_id,
+        "root_run_id": root_run_id or run_id,
+        "parent_run_id": parent_run_id,
+        "integration_id": integration.id,
+        "vendor": integration.vendor,
+        "model": model,
+        "mode": mode.value,
+        "trigger": trigger,
+        "status": status.value,
+        "started_at": now,
+        "heartbeat_at": now,
+        "scheduled_for": scheduled_for,
+        "owner": owner,
+        "coalesced_fires": coalesced_fires,
+    }
+
+
 class SqlStore(Store):
     """:class:`Store` on an SQLAlchemy async engine (PostgreSQL or SQLite)."""
 
@@ -331,22 +365,22 @@ class SqlStore(Store):
                     await self._reap(conn, integration.id, model, now - stale_after, owner, live)
                     await conn.execute(
                         sync_runs.insert().values(
-                            id=run_id,
-                            root_run_id=root_run_id or run_id,
-                            parent_run_id=parent_run_id,
-                            integration_id=integration.id,
-                            vendor=integration.vendor,
-                            model=model,
-                            mode=mode.value,
-                            trigger=trigger,
-                            status=RunStatus.RUNNING.value,
-                            started_at=now,
-                            heartbeat_at=now,
-                            scheduled_for=scheduled_for,
+                            **_run_row(
+                                run_id,
+                                integration,
+                                model,
+                                mode,
+                                trigger,
+                                RunStatus.RUNNING,
+                                now,
+                                parent_run_id=parent_run_id,
+                                root_run_id=root_run_id,
+                                scheduled_for=scheduled_for,
+                                owner=owner,
+                                coalesced_fires=coalesced_fires,
+                            ),
                             window_since=window.since if window else None,
                             window_until=window.until if window else None,
-                            owner=owner,
-                            coalesced_fires=coalesced_fires,
                         )
                     )
                     if root_run_id is not None and root_run_id != run_id:
@@ -488,22 +522,22 @@ class SqlStore(Store):
             run_id = str(uuid.uuid4())
             await conn.execute(
                 sync_runs.insert().values(
-                    id=run_id,
-                    root_run_id=parent_run_id or run_id,
-                    parent_run_id=parent_run_id,
-                    integration_id=integration.id,
-                    vendor=integration.vendor,
-                    model=model,
-                    mode=mode.value,
-                    trigger=trigger,
-                    status=RunStatus.SKIPPED.value,
-                    started_at=now,
+                    **_run_row(
+                        run_id,
+                        integration,
+                        model,
+                        mode,
+                        trigger,
+                        RunStatus.SKIPPED,
+                        now,
+                        parent_run_id=parent_run_id,
+                        root_run_id=parent_run_id,
+                        scheduled_for=scheduled_for,
+                        owner=owner,
+                        coalesced_fires=coalesced_fires,
+                    ),
                     ended_at=now,
-                    heartbeat_at=now,
-                    scheduled_for=scheduled_for,
                     error=reason,
-                    owner=owner,
-                    coalesced_fires=coalesced_fires,
                 )
             )
             return run_id

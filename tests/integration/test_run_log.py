@@ -42,6 +42,25 @@ async def integ(store: SqlStore, sim: BuildiumSimulator) -> Integration:
     return i
 
 
+async def running_sync(
+    store: SqlStore, integ: Integration, owner: str, *, model: str = "units"
+) -> tuple[str, str]:
+    """A RUNNING root run and one RUNNING model run of it, as a process leaves them."""
+    root = await store.start_run(
+        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual", owner=owner
+    )
+    child = await store.start_run(
+        integration=integ,
+        model=model,
+        mode=SyncMode.FULL,
+        trigger="manual",
+        parent_run_id=root,
+        root_run_id=root,
+        owner=owner,
+    )
+    return root, child
+
+
 async def age_runs(store: SqlStore, seconds: float) -> None:
     """Make every RUNNING run look silent for ``seconds``."""
     async with store.engine.begin() as conn:
@@ -56,18 +75,7 @@ async def test_a_dead_process_leaves_no_root_running_forever(
     store: SqlStore, integ: Integration
 ) -> None:
     # What a killed daemon leaves: a root and one model run, both RUNNING.
-    root = await store.start_run(
-        integration=integ, model=None, mode=SyncMode.FULL, trigger="schedule", owner="gone-node"
-    )
-    child = await store.start_run(
-        integration=integ,
-        model="units",
-        mode=SyncMode.FULL,
-        trigger="schedule",
-        parent_run_id=root,
-        root_run_id=root,
-        owner="gone-node",
-    )
+    root, child = await running_sync(store, integ, "gone-node")
     async with store.engine.begin() as conn:
         await conn.execute(
             sync_runs.update().where(sync_runs.c.id == child).values(fetched=570, requests=570)
@@ -85,18 +93,7 @@ async def test_a_dead_process_leaves_no_root_running_forever(
 async def test_a_live_root_with_a_live_model_run_is_not_reaped(
     store: SqlStore, integ: Integration
 ) -> None:
-    root = await store.start_run(
-        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual", owner="other"
-    )
-    await store.start_run(
-        integration=integ,
-        model="units",
-        mode=SyncMode.FULL,
-        trigger="manual",
-        parent_run_id=root,
-        root_run_id=root,
-        owner="other",
-    )
+    root, _ = await running_sync(store, integ, "other")
     # The root's own heartbeat is old (a long model run), its model run's is not.
     async with store.engine.begin() as conn:
         await conn.execute(
@@ -135,18 +132,7 @@ async def test_an_interrupted_run_adds_up(
 
 
 async def test_a_collision_with_another_run_is_a_skip(store: SqlStore, integ: Integration) -> None:
-    other = await store.start_run(
-        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual", owner="cli"
-    )
-    await store.start_run(
-        integration=integ,
-        model="units",
-        mode=SyncMode.FULL,
-        trigger="manual",
-        parent_run_id=other,
-        root_run_id=other,
-        owner="cli",
-    )
+    other, _ = await running_sync(store, integ, "cli")
     fire = datetime.now(UTC).replace(microsecond=0)
     runner = Runner(store)
     first = await runner.run(integ, trigger="schedule", scheduled_for=fire)
@@ -172,18 +158,7 @@ async def test_a_scheduled_fire_that_collides_runs_once_the_other_run_ends(
 ) -> None:
     integ = sim_integration(sim)
     await store.add_integration(integ)
-    manual = await store.start_run(
-        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual", owner="cli"
-    )
-    await store.start_run(
-        integration=integ,
-        model="units",
-        mode=SyncMode.FULL,
-        trigger="manual",
-        parent_run_id=manual,
-        root_run_id=manual,
-        owner="cli",
-    )
+    manual, _ = await running_sync(store, integ, "cli")
     node = Scheduler(
         store,
         Runner(store),

@@ -444,6 +444,7 @@ class Runner:
                             job.model,
                             root_id,
                             trigger,
+                            root_mode,
                             f"skipped: depends on {', '.join(blocked)}, which did not sync",
                         )
                     else:
@@ -521,12 +522,18 @@ class Runner:
         )
 
     async def _skip_model(
-        self, integration: Integration, model: str, root_id: str, trigger: str, reason: str
+        self,
+        integration: Integration,
+        model: str,
+        root_id: str,
+        trigger: str,
+        mode: SyncMode,
+        reason: str,
     ) -> ModelOutcome:
         """Record a model run that did not run, with why."""
         run_id = await self.store.record_skipped_run(
             integration=integration,
-            mode=SyncMode.INCREMENTAL,
+            mode=mode,
             trigger=trigger,
             reason=reason,
             owner=self.config.owner,
@@ -540,9 +547,7 @@ class Runner:
             run_id=run_id,
             reason=reason,
         )
-        return ModelOutcome(
-            model, run_id, SyncMode.INCREMENTAL, RunStatus.SKIPPED, RunCounts(), reason, 0.0
-        )
+        return ModelOutcome(model, run_id, mode, RunStatus.SKIPPED, RunCounts(), reason, 0.0)
 
     async def _sync_events(
         self,
@@ -631,7 +636,9 @@ class Runner:
             )
         except RunConflict as exc:
             # Another run started this model since the sync began: a skip.
-            return await self._skip_model(integration, model, root_id, trigger, f"skipped: {exc}")
+            return await self._skip_model(
+                integration, model, root_id, trigger, mode, f"skipped: {exc}"
+            )
         self._live.add(run_id)
         try:
             return await self._run_started_model(

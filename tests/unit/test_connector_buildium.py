@@ -47,6 +47,7 @@ class FakeBuildium:
         delay: Callable[[int], float] | None = None,
         fail: dict[int, int] | None = None,
         body: Any = None,
+        gather: int | None = None,
     ) -> None:
         self.records = [{"Id": i + 1} for i in range(count)]
         self.send_total = send_total
@@ -55,6 +56,9 @@ class FakeBuildium:
         self.delay = delay
         self.fail = dict(fail or {})
         self.body = body
+        # Hold each request until this many are in flight (or 5 s pass): what
+        # a client keeps in flight shows however slow the machine is.
+        self.gather = gather
         self.paths: list[str] = []
         self.queries: list[dict[str, str]] = []
         self.headers: list[dict[str, str]] = []
@@ -79,6 +83,10 @@ class FakeBuildium:
             limit = int(query.get("limit", "50"))
             if self.delay is not None:
                 await anyio.sleep(self.delay(offset))
+            if self.gather is not None and offset > 0:  # the first page comes alone
+                with anyio.move_on_after(5):
+                    while self.in_flight < self.gather and self.max_in_flight < self.gather:
+                        await anyio.sleep(0.005)
             if offset in self.fail:
                 code = self.fail.pop(offset) if self.fail[offset] >= 500 else self.fail[offset]
                 error = {
@@ -209,7 +217,7 @@ async def test_pages_in_order_even_when_later_pages_answer_first(serve: Serve) -
 
 
 async def test_concurrency_bounds_pages_in_flight(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(100, delay=lambda _: 0.02))
+    fake = await serve(FakeBuildium(100, gather=3))
     async with connector(fake.url, concurrency=3, page_size=10) as conn:
         pages = await collect(conn, "units")
     assert ids(pages) == list(range(1, 101))
@@ -217,7 +225,7 @@ async def test_concurrency_bounds_pages_in_flight(serve: Serve) -> None:
 
 
 async def test_sequential_consumer_still_gets_prefetch(serve: Serve) -> None:
-    fake = await serve(FakeBuildium(40, delay=lambda _: 0.05))
+    fake = await serve(FakeBuildium(40, gather=4))
     async with connector(fake.url, concurrency=4, page_size=5) as conn:
         pages = await collect(conn, "units")
     assert ids(pages) == list(range(1, 41))

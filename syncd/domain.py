@@ -104,13 +104,15 @@ class Capability(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FetchWindow:
-    """The date filter of one fetch: records updated in [since, until).
+    """The date filter of one fetch: records whose ``field`` date lies in [since, until).
 
-    ``since`` None means from the beginning (a full fetch).
+    ``since`` None means from the beginning (a full fetch). ``field`` is the
+    job's ``date_filter``: ``updated`` (last-update time) or ``created``.
     """
 
     since: datetime | None = None
     until: datetime | None = None
+    field: str = "updated"
 
     @property
     def is_full(self) -> bool:

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from syncd.connectors.registry import get_connector_class
 from syncd.errors import ConfigError
 from syncd.files import read_text
 from syncd.jobs import SCHEDULED_JOBS, ModelJob, VendorJobs
@@ -80,9 +81,10 @@ def _date_filter(jobs: VendorJobs, key: str, model: str, name: str, raw: Any) ->
         models = ", ".join(j.model for j in jobs.jobs)
         raise _fail(key, f"{jobs.vendor} has no job {model!r} (jobs: {models})") from None
     if name == "field":
-        # Only the field the vendor's API filters on, or none at all: another
-        # field would be a filter the PMS does not have.
-        allowed = [job.date_filter, "none"] if job.date_filter != "none" else ["none"]
+        # Only the dates the vendor's API filters this model by, or none at
+        # all: another field would be a filter the PMS does not have.
+        dates = get_connector_class(jobs.vendor).date_fields(model)
+        allowed = [*sorted(dates | ({job.date_filter} - {"none"})), "none"]
         if raw not in allowed:
             raise _fail(
                 key, f"{jobs.vendor} {model} can be filtered by {' or '.join(allowed)}, not {raw!r}"

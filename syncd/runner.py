@@ -31,7 +31,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -616,10 +616,21 @@ class Runner:
         model = job.model
         started = time.monotonic()
         checkpoint = await self.store.get_checkpoint(integration.id, model)
-        windowed = job.date_filter != "none" and connector.supports_window(model)
+        # The job's own date field goes to the PMS. A PMS that cannot filter
+        # this model by it is listed whole (full mode), never by another date.
+        windowed = job.date_filter != "none" and connector.supports_window(model, job.date_filter)
+        if job.date_filter != "none" and not windowed:
+            log.warning(
+                "sync.date_filter.unsupported",
+                integration_id=integration.id,
+                model=model,
+                date_filter=job.date_filter,
+            )
         mode, fetch_window, target, cursor = self._window(
             checkpoint, windowed, full, job.window_days if windowed else None
         )
+        if windowed:
+            fetch_window = replace(fetch_window, field=job.date_filter)
         emit = await self._data_events_wanted(integration, model, trigger)
         try:
             run_id = await self.store.start_run(
@@ -712,7 +723,7 @@ class Runner:
             # this one. Pages are still stored strictly in order.
             send, receive = anyio.create_memory_object_stream[_Transformed](max_buffer_size=2)
             proof: ListingProof | None = None
-            fetch_error: ConnectorError | None = None
+            fetch_error: SyncdError | None = None
 
             async def fetch_and_transform() -> None:
                 nonlocal proof, fetch_error
@@ -726,9 +737,10 @@ class Runner:
                                 # The store stage left (its error is the one to report).
                                 return
                         proof = pages.proof
-                except ConnectorError as exc:
+                except SyncdError as exc:
                     # The pages fetched before the fault are still stored, with
-                    # their checkpoint, so the next run resumes after them.
+                    # their checkpoint, so the next run resumes after them; and
+                    # a database failure seen by both stages surfaces once.
                     fetch_error = exc
 
             async with unwrapped_task_group() as tg, receive:

@@ -107,9 +107,14 @@ class Connector(abc.ABC):
         """Unified models this PMS supports and what can be done with each."""
 
     @classmethod
-    def supports_window(cls, model: str) -> bool:
-        """Whether the PMS can filter ``model`` by last-update time."""
-        return False
+    def date_fields(cls, model: str) -> frozenset[str]:
+        """The dates the PMS can filter ``model`` by: ``updated``, ``created`` (none: empty)."""
+        return frozenset()
+
+    @classmethod
+    def supports_window(cls, model: str, field: str = "updated") -> bool:
+        """Whether the PMS can filter ``model`` by its ``field`` date."""
+        return field in cls.date_fields(model)
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -42,8 +42,16 @@ _ENDPOINTS: Mapping[str, str] = {
 # who are not employees.
 _FILTERS: Mapping[str, Mapping[str, str]] = {"employees": {"usertypes": "Staff"}}
 
-# /v1/users has no lastupdatedfrom/lastupdatedto parameters.
-_WINDOWED = frozenset(_ENDPOINTS) - {"employees"}
+# Date filter parameters per field, and the models whose endpoint takes them
+# (the OpenAPI document: /v1/users takes none, only /v1/leases the created date).
+_DATE_PARAMS: Mapping[str, tuple[str, str]] = {
+    "updated": ("lastupdatedfrom", "lastupdatedto"),
+    "created": ("createddatetimefrom", "createddatetimeto"),
+}
+_DATE_FIELDS: Mapping[str, frozenset[str]] = {
+    **dict.fromkeys(set(_ENDPOINTS) - {"employees"}, frozenset({"updated"})),
+    "leases": frozenset({"updated", "created"}),
+}
 
 _READ = frozenset({Capability.READ})
 _CAPABILITIES: Mapping[str, frozenset[Capability]] = {
@@ -136,9 +144,9 @@ class BuildiumConnector(Connector):
         return _CAPABILITIES
 
     @classmethod
-    def supports_window(cls, model: str) -> bool:
-        """Every endpoint filters by update time except users (employees)."""
-        return model in _WINDOWED
+    def date_fields(cls, model: str) -> frozenset[str]:
+        """Every endpoint filters by update time except users; leases by creation time too."""
+        return _DATE_FIELDS.get(model, frozenset())
 
     @property
     def page_limit(self) -> int:
@@ -185,11 +193,22 @@ class BuildiumConnector(Connector):
         if not self._client.is_open:
             raise RuntimeError("BuildiumConnector is not open; use 'async with connector'")
         params: dict[str, QueryValue] = {"orderby": "Id", **_FILTERS.get(model, {})}
-        if model in _WINDOWED:
+        bounded = window.since is not None or window.until is not None
+        if bounded and window.field not in self.date_fields(model):
+            # Never filter by another date than the one asked for: list
+            # everything instead (a superset is safe; another set is not).
+            log.warning(
+                "pms.window.unsupported",
+                model=model,
+                field=window.field,
+                supported=sorted(self.date_fields(model)),
+            )
+        elif bounded:
+            since_param, until_param = _DATE_PARAMS[window.field]
             if window.since is not None:
-                params["lastupdatedfrom"] = format_timestamp(window.since)
+                params[since_param] = format_timestamp(window.since)
             if window.until is not None:
-                params["lastupdatedto"] = format_timestamp(window.until)
+                params[until_param] = format_timestamp(window.until)
         start, last_id = _parse_cursor(cursor, model)
         audit = ListingAudit(
             model,

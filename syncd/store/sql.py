@@ -451,18 +451,40 @@ class SqlStore(Store):
     async def _abandon(
         self, conn: AsyncConnection, where: ColumnElement[bool], reason: str, now: datetime
     ) -> int:
+        # A dead run ended when it was last seen alive, not when found dead:
+        # its successor may well have started in between.
+        last_seen = func.coalesce(sync_runs.c.heartbeat_at, sync_runs.c.started_at)
         reaped = (
             await conn.execute(
                 sync_runs.update()
                 .where(where)
-                .values(status=RunStatus.FAILED.value, ended_at=now, error=reason)
-                .returning(sync_runs.c.id, sync_runs.c.model)
+                .values(status=RunStatus.FAILED.value, ended_at=last_seen, error=reason)
+                .returning(sync_runs.c.id, sync_runs.c.model, sync_runs.c.ended_at)
             )
         ).all()
         for row in reaped:
             if row.model is None:
                 await self._sum_children(conn, row.id)
+                await self._end_with_children(conn, row.id, row.ended_at or now)
         return len(reaped)
+
+    @staticmethod
+    async def _end_with_children(conn: AsyncConnection, root_id: str, ended: datetime) -> None:
+        """A dead root ended no earlier than the last sign of life of its model runs."""
+        child = sync_runs.alias("child")
+        latest = (
+            await conn.execute(
+                select(func.max(func.coalesce(child.c.ended_at, child.c.heartbeat_at))).where(
+                    child.c.root_run_id == root_id, child.c.id != root_id
+                )
+            )
+        ).scalar_one_or_none()
+        if isinstance(latest, str):  # SQLite hands an aggregate back as text
+            latest = datetime.fromisoformat(latest).replace(tzinfo=UTC)
+        if latest is not None and latest.astimezone(UTC) > ended.astimezone(UTC):
+            await conn.execute(
+                sync_runs.update().where(sync_runs.c.id == root_id).values(ended_at=latest)
+            )
 
     async def abandon_runs(self, integration_id: str, *, owner: str, reason: str) -> int:
         where = and_(

@@ -361,7 +361,27 @@ def _converter(source_type: str, column_type: ColumnType | None) -> Converter:
     if column_type is None and source_type in _NOT_JSON_NATIVE:
         # custom_data is a JSON column: keep dates, datetimes and UUIDs as text.
         return lambda value: str(base(value)) if source_type == "uuid" else base(value).isoformat()
+    if source_type in _INTEGRAL:
+        return _bounded(base, _INT_BITS.get(column_type, 64) if column_type else 64)
     return base
+
+
+_INTEGRAL: Final = frozenset({"int", "cents", "money"})
+#: Bits of the signed integer a column stores (the rest, like custom_data's JSON, 64).
+_INT_BITS: Final = {ColumnType.INT: 32, ColumnType.BIGINT: 64}
+
+
+def _bounded(convert: Converter, bits: int) -> Converter:
+    """``convert``, refusing integers its column cannot store (so the field is named)."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def bounded(value: Any) -> Any:
+        result = convert(value)
+        if not low <= result <= high:
+            raise ValueError(f"{_describe(value)} does not fit a {bits}-bit integer")
+        return result
+
+    return bounded
 
 
 _NOT_JSON_NATIVE: Final = frozenset({"date", "datetime", "uuid"})

@@ -169,7 +169,7 @@ def test_two_nodes_share_work_and_take_over_a_killed_node(
         )
         assert len(runs) >= 2
         for before, after in itertools.pairwise(runs):
-            if before.ended_at is not None:  # node A's killed runs never ended
+            if before.ended_at is not None:  # a run still RUNNING when the nodes stopped
                 assert after.started_at >= before.ended_at, f"fast-{i} overlapped"
     schedules = db(pg_database_url, key, lambda s: s.list_schedules())
     assert all(s.lease_owner is None for s in schedules)

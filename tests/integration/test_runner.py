@@ -161,6 +161,23 @@ async def test_a_429_storm_beyond_the_wait_budget_fails_the_model_not_the_data(
     assert await cache_count(store, "units") == SCALE
 
 
+async def test_a_created_date_filter_reaches_the_pms(
+    store: SqlStore, sim: BuildiumSimulator
+) -> None:
+    # Leases windowed by their creation date: an incremental run fetches the
+    # leases created since, not those merely updated.
+    i = integration_for(sim, date_filters={"leases": {"field": "created"}})
+    await store.add_integration(i)
+    await runner(store).run(i, models=["leases"])
+    changed = sim.mutate("leases", create=2, update=3)
+    inc = await runner(store).run(i, models=["leases"])
+    assert inc.ok, inc.error
+    (outcome,) = inc.outcomes
+    assert outcome.mode is SyncMode.INCREMENTAL
+    assert outcome.counts.created == 2 and outcome.counts.updated == 0
+    assert outcome.counts.fetched == len(changed["created"])
+
+
 async def test_slow_responses_still_sync(
     store: SqlStore, sim: BuildiumSimulator, integ: Integration
 ) -> None:

@@ -375,6 +375,36 @@ def test_supports_window() -> None:
         assert BuildiumConnector.supports_window(model)
     assert not BuildiumConnector.supports_window("employees")
     assert not BuildiumConnector.supports_window("floor_plans")
+    assert BuildiumConnector.supports_window("leases", "created")
+    assert not BuildiumConnector.supports_window("units", "created")
+
+
+async def test_a_created_window_asks_for_the_creation_date(serve: Serve) -> None:
+    fake = await serve(FakeBuildium(1))
+    window = FetchWindow(
+        since=datetime(2024, 3, 1, tzinfo=UTC),
+        until=datetime(2024, 3, 2, tzinfo=UTC),
+        field="created",
+    )
+    async with connector(fake.url) as conn:
+        await collect(conn, "leases", window)
+    query = fake.queries[0]
+    assert query["createddatetimefrom"] == "2024-03-01T00:00:00Z"
+    assert query["createddatetimeto"] == "2024-03-02T00:00:00Z"
+    assert not {"lastupdatedfrom", "lastupdatedto"} & query.keys()
+
+
+async def test_a_date_the_pms_cannot_filter_by_is_never_swapped_for_another(
+    serve: Serve,
+) -> None:
+    fake = await serve(FakeBuildium(3))
+    window = FetchWindow(since=datetime(2024, 3, 1, tzinfo=UTC), field="created")
+    async with connector(fake.url) as conn:
+        pages = await collect(conn, "units", window)
+    # Units have no creation-date filter: everything is listed, never the
+    # records updated since (another set than asked for).
+    assert ids(pages) == [1, 2, 3]
+    assert not {"lastupdatedfrom", "createddatetimefrom"} & fake.queries[0].keys()
 
 
 def test_capabilities() -> None:

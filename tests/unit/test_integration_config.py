@@ -88,8 +88,12 @@ def test_date_filter_overrides_are_validated_and_applied() -> None:
     opts = apply_setting(opts, JOBS, "date_filters.leads.field", "none")
     # No filter, no window.
     assert apply_job_overrides(JOBS.job("leads"), opts).window_days is None
+    # Leases can be filtered by their creation date too (Buildium's createddatetimefrom).
+    created = apply_setting({}, JOBS, "date_filters.leases.field", "created")
+    assert apply_job_overrides(JOBS.job("leases"), created).date_filter == "created"
     for key, value, message in [
         ("date_filters.leads.field", "created", "can be filtered by updated or none"),
+        ("date_filters.leases.field", "signed", "can be filtered by created or updated or none"),
         ("date_filters.employees.window_days", "30", "no date filter"),
         ("date_filters.leads.window_days", "0", "whole number of days"),
         ("date_filters.floor_plans.window_days", "3", "no job 'floor_plans'"),

@@ -735,6 +735,35 @@ def test_transform_raises_naming_the_source_field(transforms: TransformSet) -> N
     assert "rent_amount_market_in_cents" in info.value.reason
 
 
+def test_values_a_column_cannot_store_are_quarantined_naming_the_field(
+    transforms: TransformSet,
+) -> None:
+    # Buildium's schema allows any double for MarketRent; in cents it would
+    # not fit a 64-bit column (nor the JSON of the content hash).
+    units = transforms.for_model("units")
+    ok, bad = units.transform_page(
+        [
+            dict(UNIT, Id=1, MarketRent=-1.797e308),
+            dict(UNIT, Id=2, MarketRent=92_233_720_368_547_758.08),
+            dict(UNIT, Id=3, UnitSize=3_000_000_000),  # square_feet is a 32-bit column
+            dict(UNIT, Id=4, UnitSize=2_147_483_647, MarketRent=92_233_720_368_547.75),
+        ],
+        IID,
+    )
+    reasons = {q.x_id: q.reason for q in bad}
+    assert reasons["1"] == (
+        "MarketRent: float -1.797e+308 does not fit a 64-bit integer "
+        "(for rent_amount_market_in_cents)"
+    )
+    assert reasons["2"].startswith("MarketRent: float 9.223372036854776e+16 does not fit a 64-bit")
+    assert reasons["3"] == (
+        "UnitSize: int 3000000000 does not fit a 32-bit integer (for square_feet)"
+    )
+    # The largest values the columns hold still pass.
+    assert [r.x_id for r in ok] == ["4"]
+    assert ok[0].values["square_feet"] == 2_147_483_647
+
+
 def test_page_quarantines_each_malformed_record_and_keeps_the_rest(
     transforms: TransformSet,
 ) -> None:

@@ -26,10 +26,7 @@ NEEDS_ATTENTION and ``syncd sweeps approve RUN_ID`` applies it later.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -80,6 +77,7 @@ from syncd.integration_config import (
 )
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
 from syncd.models import MODELS
+from syncd.nodes import default_node_id, process_gone
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
 from syncd.transform import ModelTransform, TransformSet, load_transforms
 from syncd.transform.loader import vendor_dirname
@@ -161,32 +159,6 @@ class SyncReport:
         return self.status is RunStatus.SUCCESS
 
 
-def default_node_id() -> str:
-    """A node id unique per process: host, pid and a random suffix."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def process_gone(node_id: str) -> bool:
-    """True if ``node_id`` is a default node id of a process on this host that has exited.
-
-    Only ids made by :func:`default_node_id` (host, pid, suffix) on this
-    very host can be checked; any other id (``SYNCD_NODE_ID``, another
-    host) is assumed alive, and its runs wait out their heartbeats.
-    """
-    host, pid, suffix = ([*node_id.rsplit("-", 2), "", ""])[:3]
-    if host != socket.gethostname() or not pid.isdigit() or len(suffix) != 6:
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # it exists (another user's process)
-    return False
-
-
 @dataclass(slots=True)
 class RunnerConfig:
     """Where the runner finds its definitions and how it windows incremental runs.
@@ -248,9 +220,16 @@ class Runner:
             options=connector_options(jobs, integration, **self.config.connector_overrides),
         )
 
-    def plan(self, integration: Integration, models: Sequence[str] | None = None) -> list[ModelJob]:
-        """The jobs a run would execute, in dependency order."""
-        jobs = load_jobs(integration.vendor, self.config.jobs_dir)
+    def plan(
+        self,
+        integration: Integration,
+        models: Sequence[str] | None = None,
+        *,
+        jobs: VendorJobs | None = None,
+    ) -> list[ModelJob]:
+        """The jobs a run would execute, in dependency order (``jobs``: already loaded)."""
+        if jobs is None:
+            jobs = load_jobs(integration.vendor, self.config.jobs_dir)
         cls = get_connector_class(integration.vendor)
         caps = cls.capabilities()
         wanted = set(models) if models else None
@@ -394,7 +373,7 @@ class Runner:
         bound = log.bind(integration_id=integration.id, vendor=integration.vendor, run_id=root_id)
         try:
             jobs = load_jobs(integration.vendor, self.config.jobs_dir)
-            plan = self.plan(integration, models)
+            plan = self.plan(integration, models, jobs=jobs)
             root = self.config.transforms_dir
             transforms = load_transforms(
                 integration.vendor,

@@ -207,12 +207,14 @@ class ListingAudit:
                 listed=self.position,
                 announced=total,
             )
-        fresh = (
-            self._admit_ordered(where, records, keys, readable, overlap=overlap)
-            if self.ordered
-            else self._admit_unordered(where, records, keys, readable)
-        )
-        if not realigning and n >= limit and not any(self._key(r) is not None for r in fresh):
+        if self.ordered:
+            last = self._last_key
+            fresh = self._admit_ordered(where, records, keys, readable, overlap=overlap)
+            brings_new = last is None or readable[-1] > last
+        else:
+            fresh = self._admit_unordered(where, records, keys, readable)
+            brings_new = True
+        if not realigning and n >= limit and not brings_new:
             raise IncompleteListing(
                 f"{where} repeated records already listed "
                 f"(ids {readable[0]} to {readable[-1]}); "

@@ -42,20 +42,18 @@ def simulator(
 
 
 def add_integration(
-    env: dict[str, str], url: str, creds: dict[str, str], name: str = "Acme Homes"
+    env: dict[str, str],
+    url: str,
+    creds: dict[str, str],
+    name: str = "Acme Homes",
+    *,
+    rate_limit: float = 0,
+    page_size: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    args = [
-        "integrations",
-        "add",
-        "--vendor",
-        "buildium",
-        "--name",
-        name,
-        "--base-url",
-        url,
-        "--rate-limit",
-        "0",
-    ]
+    args = ["integrations", "add", "--vendor", "buildium", "--name", name, "--base-url", url]
+    args += ["--rate-limit", f"{rate_limit:g}"]
+    if page_size is not None:
+        args += ["--page-size", str(page_size)]
     for key, value in creds.items():
         args += ["--credential", f"{key}={value}"]
     return syncd(*args, env=env)
@@ -224,11 +222,8 @@ def test_a_killed_run_leaves_nothing_running(
 
     url, creds = simulator
     env = env_for(tmp_path)
-    args = ["integrations", "add", "--vendor", "buildium", "--name", "slow", "--base-url", url]
-    args += ["--rate-limit", "8", "--page-size", "2"]
-    for key, value in creds.items():
-        args += ["--credential", f"{key}={value}"]
-    assert syncd(*args, env=env).returncode == 0
+    added = add_integration(env, url, creds, "slow", rate_limit=8, page_size=2)
+    assert added.returncode == 0, added.stderr
     for _ in range(3):
         with subprocess.Popen(
             [*SYNCD, "run", "--integration", "slow", "--full"],
@@ -291,11 +286,8 @@ def test_sigterm_stops_run_and_records_it(
 
     url, creds = simulator
     env = env_for(tmp_path)
-    args = ["integrations", "add", "--vendor", "buildium", "--name", "slow", "--base-url", url]
-    args += ["--rate-limit", "4", "--page-size", "1"]
-    for key, value in creds.items():
-        args += ["--credential", f"{key}={value}"]
-    assert syncd(*args, env=env).returncode == 0
+    added = add_integration(env, url, creds, "slow", rate_limit=4, page_size=1)
+    assert added.returncode == 0, added.stderr
     with subprocess.Popen(
         [*SYNCD, "run", "--integration", "slow", "--model", "units"],
         env=env,

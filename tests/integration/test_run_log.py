@@ -19,7 +19,8 @@ from support import sim_integration, started_sim
 
 from syncd.domain import Integration, RunCounts, RunStatus, SyncMode
 from syncd.errors import UnknownModel
-from syncd.runner import Runner, RunnerConfig, process_gone
+from syncd.nodes import process_gone
+from syncd.runner import Runner, RunnerConfig
 from syncd.scheduler import Scheduler, SchedulerConfig
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.sql import SqlStore

@@ -35,6 +35,7 @@ format: setup
 bench: setup
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python benchmarks/sync_buildium.py
+	$(BIN)/python benchmarks/connectors.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

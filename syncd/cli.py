@@ -45,6 +45,7 @@ from syncd.integration_config import (
 from syncd.jobs import load_jobs
 from syncd.logs import configure_logging
 from syncd.models import MODELS
+from syncd.pms_cli import add_pms_parsers, cmd_pms
 from syncd.progress import (
     RichProgress,
     report_json,
@@ -64,6 +65,7 @@ from syncd.services.integrations import (
 )
 from syncd.services.runs import resolve_run
 from syncd.settings import Settings, describe_settings, load_settings
+from syncd.sim.registry import simulated_vendors
 from syncd.store.engine import make_engine, redact_url
 from syncd.store.migrate import current_revision, head_revision, upgrade
 from syncd.store.sql import SqlStore
@@ -283,16 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a PMS simulator").add_subparsers(
         dest="sim_vendor", required=True
     )
-    bsim = sim.add_parser("buildium", help="a Buildium API simulator")
-    bsim.add_argument("--host", default="127.0.0.1")
-    bsim.add_argument("--port", type=int, default=0, help="0 = any free port")
-    bsim.add_argument("--seed", type=int, default=0)
-    bsim.add_argument("--scale", type=int, default=100, help="rental units to simulate")
-    bsim.add_argument("--credential", action="append", default=[], metavar="KEY=VALUE")
-    bsim.add_argument(
-        "--rate-limit", type=float, default=10.0, help="requests/second before 429 (0 = off)"
-    )
+    for vendor in simulated_vendors():
+        vsim = sim.add_parser(vendor.lower(), help=f"a {vendor.lower()} API simulator")
+        vsim.add_argument("--host", default="127.0.0.1")
+        vsim.add_argument("--port", type=int, default=0, help="0 = any free port")
+        vsim.add_argument("--seed", type=int, default=0)
+        vsim.add_argument("--scale", type=int, default=100, help="units to simulate")
+        vsim.add_argument("--credential", action="append", default=[], metavar="KEY=VALUE")
+        vsim.add_argument(
+            "--rate-limit",
+            type=float,
+            default=None,
+            help="requests/second before 429 (0 = off; default: the PMS's documented limit)",
+        )
     add_webhook_parsers(sub)
+    add_pms_parsers(sub)
     return parser
 
 
@@ -774,26 +781,27 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
-    from syncd.sim.buildium import run_buildium_simulator
+    from syncd.sim.registry import get_renderer
+    from syncd.sim.server import Simulator, serve_forever
 
     creds = parse_credentials(args.credential) or None
+    try:
+        sim = Simulator(
+            get_renderer(args.sim_vendor),
+            seed=args.seed,
+            scale=args.scale,
+            credentials=creds,
+            rate_limit=args.rate_limit,
+        )
+    except ValueError as exc:
+        raise UsageError(f"--credential: {exc}") from None
 
     def ready(url: str, credentials: Mapping[str, str]) -> None:
         print(f"base_url={url}", flush=True)
         for key, value in credentials.items():
             print(f"credential {key}={value}", flush=True)
 
-    await _until_signal(
-        lambda: run_buildium_simulator(
-            host=args.host,
-            port=args.port,
-            seed=args.seed,
-            scale=args.scale,
-            credentials=creds,
-            rate_limit=args.rate_limit,
-            on_ready=ready,
-        )
-    )
+    await _until_signal(lambda: serve_forever(sim, host=args.host, port=args.port, on_ready=ready))
     return EXIT_OK
 
 
@@ -827,6 +835,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "demo": cmd_demo,
     "serve": cmd_serve,
     "sim": cmd_sim,
+    "pms": cmd_pms,
     "webhooks": cmd_webhooks,
     "events": cmd_events,
 }

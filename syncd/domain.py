@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 #: Namespace for syncd record ids; never change it, or every id changes.
 ID_NAMESPACE = uuid.UUID("6f1c2a9e-5b0d-5c8e-9f3a-2d4b7e8a1c05")
@@ -118,6 +118,21 @@ class FetchWindow:
     def is_full(self) -> bool:
         """True when the window covers the whole model."""
         return self.since is None
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyScope:
+    """The properties a fetch may skip: ``excluded`` holds their PMS ids (disabled ones)."""
+
+    excluded: frozenset[str] = frozenset()
+
+    def includes(self, x_property_id: object) -> bool:
+        """Whether data of the property ``x_property_id`` is wanted."""
+        return x_property_id is None or str(x_property_id) not in self.excluded
+
+
+#: Every property: the scope of a fetch when none is disabled.
+ALL_PROPERTIES: Final = PropertyScope()
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,8 @@ def apply_setting(
     elif parts[0] == "date_filters" and len(parts) == 3:
         value = _date_filter(jobs, key, parts[1], parts[2], raw)
         out.setdefault("date_filters", {}).setdefault(parts[1], {})[parts[2]] = value
+    elif parts[0] == "connector" and len(parts) == 2:
+        out.setdefault("connector", {})[parts[1]] = _vendor_option(jobs, key, parts[1], raw)
     elif parts[0] == "properties" and len(parts) == 3 and parts[2] == "enabled":
         if not parts[1]:
             raise _fail(key, "expected a property's PMS id: properties.<x_property_id>.enabled")
@@ -255,8 +257,23 @@ def apply_file(
     return out
 
 
+def _vendor_option(jobs: VendorJobs, key: str, name: str, raw: Any) -> Any:
+    """A vendor option: a scalar the vendor's connector declares in ``option_keys``."""
+    from syncd.connectors.registry import get_connector_class
+
+    known = get_connector_class(jobs.vendor).option_keys
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise _fail(key, f"{jobs.vendor} has no option {name!r} (its options: {listed})")
+    if isinstance(raw, Mapping | list):
+        raise _fail(key, f"expected a single value, got {raw!r}")
+    return raw
+
+
 #: Sections whose keys have two levels below them (``jobs.<model>.enabled``).
 _TWO_LEVEL = ("jobs", "date_filters", "properties", "enum_maps")
+#: Sections whose keys have one level below them (``connector.<name>``).
+_ONE_LEVEL = ("connector",)
 
 
 def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -266,6 +283,8 @@ def _flatten(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
         nested = isinstance(value, Mapping)
         if key == "schedules" and nested:
             items.extend((f"schedules.{job}", spec) for job, spec in value.items())
+        elif key in _ONE_LEVEL and nested:
+            items.extend((f"{key}.{name}", v) for name, v in value.items())
         elif key in _TWO_LEVEL and nested:
             for name, inner in value.items():
                 if isinstance(inner, Mapping):

@@ -51,6 +51,7 @@ from syncd.domain import (
     NormalizedRecord,
     OutboxEvent,
     Page,
+    PropertyScope,
     QuarantinedRecord,
     RunCounts,
     RunRecord,
@@ -194,6 +195,8 @@ def connector_options(
         backoff_max=float(opts.get("backoff_max_seconds", defaults.backoff_max)),
         drift_records=int(opts.get("listing_drift_records", defaults.drift_records)),
         drift_share=float(opts.get("listing_drift_share", defaults.drift_share)),
+        # Vendor options (``connector.<name>``), checked against the connector's option_keys.
+        extra=dict(opts.get("connector", {})),
     )
 
 
@@ -212,7 +215,9 @@ class Runner:
     ) -> Connector:
         cls = get_connector_class(integration.vendor)
         url = (
-            base_url or integration.base_url or cls.default_base_url(integration.environment.value)
+            base_url
+            or integration.base_url
+            or cls.base_url_for(integration.environment.value, integration.credentials)
         )
         return cls(
             base_url=url,
@@ -289,10 +294,10 @@ class Runner:
             except SyncdError:
                 pass  # broken definitions: recorded as the run's failure below
         bound = log.bind(integration_id=integration.id, vendor=integration.vendor)
-        active = await self.store.active_runs(
-            integration.id, stale_after=stale, owner=owner, live=self._live
-        )
-        gone = {r.owner for r in active if r.owner and process_gone(r.owner)}
+        # Every RUNNING run counts here, roots and stale ones too: a process
+        # killed between two models leaves only its root running.
+        owners = await self.store.running_owners(integration.id)
+        gone = {o for o in owners if o != owner and process_gone(o)}
         for other in sorted(gone):
             # A process of this host that no longer exists (killed): its runs
             # need not wait out their heartbeats.
@@ -300,10 +305,9 @@ class Runner:
                 integration.id, owner=other, reason=f"abandoned: its process {other} is gone"
             )
             bound.warning("sync.run.abandoned", owner=other)
-        if gone:
-            active = await self.store.active_runs(
-                integration.id, stale_after=stale, owner=owner, live=self._live
-            )
+        active = await self.store.active_runs(
+            integration.id, stale_after=stale, owner=owner, live=self._live
+        )
         if active:
             # A collision is a skip, not a failure: the other run is syncing
             # the same data right now.
@@ -707,7 +711,9 @@ class Runner:
             async def fetch_and_transform() -> None:
                 nonlocal proof, fetch_error
                 try:
-                    async with send, connector.pages(model, fetch_window, cursor=cursor) as pages:
+                    scope = PropertyScope(disabled_properties(integration.options))
+                    listing = connector.pages(model, fetch_window, cursor=cursor, scope=scope)
+                    async with send, listing as pages:
                         async for page in pages:
                             item = await self._transform(integration, transform, page)
                             try:

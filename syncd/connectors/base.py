@@ -4,6 +4,20 @@ A connector owns one PMS's wire format (auth, paging, date filters, rate
 limits, retries, error translation) and knows nothing of the database. It
 hands out raw records page by page; the transform layer normalizes them.
 
+The whole contract is here: what a connector declares about its PMS
+(:class:`Connector` class attributes: vendor, credential keys, documented
+rate limit, per-model capabilities and date filters, vendor options), how
+it is built for an integration (:meth:`Connector.base_url_for`,
+:meth:`Connector.validate_credentials`), and what it does: authenticate
+(:meth:`Connector.check_auth`), list a model's pages within a date window
+and a property scope (:meth:`Connector.pages`), fetch one record
+(:meth:`Connector.fetch_one`) and write (:meth:`Connector.write`, used by
+write jobs). Shared parts live beside it: :mod:`~syncd.connectors.http`
+(requests, retries, error translation), :mod:`~syncd.connectors.auth`
+(header, Basic and token auth), :mod:`~syncd.connectors.paging` (the
+ordered prefetching pagers and the completeness audit) and
+:mod:`~syncd.connectors.ratelimit` (per-credential token buckets).
+
 Every listing must prove itself complete (see :mod:`syncd.connectors.paging`):
 a :class:`PageStream` that ends without a :class:`~syncd.domain.ListingProof`
 counts as incomplete, so nothing is swept and no watermark moves.
@@ -18,7 +32,16 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from syncd.domain import Capability, FetchWindow, ListingProof, Page
+from syncd.domain import (
+    ALL_PROPERTIES,
+    Capability,
+    FetchWindow,
+    ListingProof,
+    Page,
+    PropertyScope,
+    RawRecord,
+)
+from syncd.errors import ConfigError, CredentialError, PermanentError
 
 
 @dataclass(slots=True)
@@ -70,6 +93,51 @@ class PageStream(abc.ABC):
         """Set when the pages ended and proved the listing complete; None before."""
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """A PMS's documented request limit: ``requests`` per ``per_seconds`` per credential."""
+
+    requests: int
+    per_seconds: float
+    #: Where the figure comes from (the vendor's documentation, or why it is assumed).
+    source: str = ""
+
+    @property
+    def per_second(self) -> float:
+        """The limit as requests per second."""
+        return self.requests / self.per_seconds
+
+    def describe(self) -> str:
+        """``"10 requests/s"`` or ``"500 requests/min"``."""
+        unit = {1.0: "s", 60.0: "min", 3600.0: "h"}.get(float(self.per_seconds))
+        if unit is None:
+            return f"{self.requests} requests per {self.per_seconds:g} s"
+        return f"{self.requests} requests/{unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One write to carry to the PMS: create or update a record of ``model``.
+
+    ``payload`` holds unified field names (already validated against
+    :meth:`Connector.writable_fields`); ``x_id`` is the PMS id of the record
+    an update changes.
+    """
+
+    model: str
+    operation: Capability
+    payload: Mapping[str, Any]
+    x_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What the PMS answered to a write: the id of the record created or changed."""
+
+    x_id: str | None
+    raw: Any = None
+
+
 class Connector(abc.ABC):
     """One PMS account, opened for the duration of a sync.
 
@@ -84,6 +152,18 @@ class Connector(abc.ABC):
     #: Credential keys the connector requires (``syncd integrations add --credential``).
     credential_keys: ClassVar[tuple[str, ...]]
 
+    #: Credential keys it also accepts (e.g. one of two alternatives).
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ()
+
+    #: The PMS's name as people write it, e.g. ``"Rent Manager"``.
+    display_name: ClassVar[str] = ""
+
+    #: The PMS's documented request limit (None: none documented).
+    rate_limit: ClassVar[RateLimitSpec | None] = None
+
+    #: Vendor options an integration may set (``connector.<name>``): name → help.
+    option_keys: ClassVar[Mapping[str, str]] = {}
+
     def __init__(
         self,
         *,
@@ -91,6 +171,10 @@ class Connector(abc.ABC):
         credentials: Mapping[str, str],
         options: ConnectorOptions | None = None,
     ) -> None:
+        missing = [key for key in self.credential_keys if not credentials.get(key)]
+        if missing:
+            name = self.display_name or self.vendor
+            raise CredentialError(f"{name} credentials lack {', '.join(missing)}")
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.options = options or ConnectorOptions()
@@ -102,9 +186,46 @@ class Connector(abc.ABC):
         """The PMS's base URL for ``production`` or ``sandbox``."""
 
     @classmethod
+    def base_url_for(cls, environment: str, credentials: Mapping[str, str]) -> str:
+        """The base URL of one account: the environment's, unless the PMS has one per customer."""
+        return cls.default_base_url(environment)
+
+    @classmethod
+    def validate_credentials(
+        cls, credentials: Mapping[str, str], *, base_url: str | None = None
+    ) -> None:
+        """Refuse a missing, empty or unknown credential key: a ConfigError naming it.
+
+        Values are never shown. ``base_url`` is the integration's own base
+        URL, for a PMS whose credentials may name the account's host instead.
+        """
+        known_keys = (*cls.credential_keys, *cls.optional_credential_keys)
+        name = cls.vendor
+        known = ", ".join(known_keys)
+        for key in credentials:
+            if key not in known_keys:
+                raise ConfigError(
+                    f"{name} takes no credential {key!r} (its credentials: {known})",
+                    field=f"credentials.{key}",
+                )
+        for key in cls.credential_keys:
+            if key not in credentials:
+                raise ConfigError(
+                    f"{name} needs {key} (its credentials: {known})", field="credentials"
+                )
+        for key, value in credentials.items():
+            if not str(value).strip():
+                raise ConfigError("empty value", field=f"credentials.{key}")
+
+    @classmethod
     @abc.abstractmethod
     def capabilities(cls) -> Mapping[str, frozenset[Capability]]:
         """Unified models this PMS supports and what can be done with each."""
+
+    @classmethod
+    def writable_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """Unified fields the PMS accepts when ``operation`` creates or updates ``model``."""
+        return frozenset()
 
     @classmethod
     def date_fields(cls, model: str) -> frozenset[str]:
@@ -147,8 +268,13 @@ class Connector(abc.ABC):
         window: FetchWindow,
         *,
         cursor: str | None = None,
+        scope: PropertyScope = ALL_PROPERTIES,
     ) -> AbstractAsyncContextManager[PageStream]:
-        """Pages of ``model`` within ``window``, in order, resuming after ``cursor``.
+        """Pages of ``model`` within ``window`` and ``scope``, in order, resuming after ``cursor``.
+
+        ``scope`` names the properties whose data is not wanted: a PMS that
+        lists per property never asks for theirs; one that cannot filter
+        may return them (the runner drops them).
 
         Returns an async context manager so prefetching tasks live in a task
         group that is closed when the caller leaves the block::
@@ -161,3 +287,13 @@ class Connector(abc.ABC):
         A fault that makes the listing incomplete raises
         :class:`~syncd.errors.IncompleteListing` from the iteration.
         """
+
+    async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
+        """The PMS's record ``x_id`` of ``model`` as it is now; None if the PMS has none."""
+        raise PermanentError(f"{self.display_name or self.vendor} cannot fetch one {model} record")
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        """Carry one create or update to the PMS; PermanentError where it is not supported."""
+        raise PermanentError(
+            f"{self.display_name or self.vendor} cannot {request.operation.value} {request.model}"
+        )

@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 
 import structlog
 
-from syncd.connectors.base import Connector, ConnectorOptions, PageStream
-from syncd.connectors.http import JsonHttpClient, QueryValue
+from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
+from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message
 from syncd.connectors.paging import ListingAudit, OffsetPager, decode_cursor, int_id, paged
 from syncd.connectors.ratelimit import TokenBucket
-from syncd.domain import Capability, FetchWindow, RawRecord
-from syncd.errors import CredentialError, PermanentError, PMSBadResponse
+from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
+from syncd.errors import PermanentError, PMSBadResponse, PMSNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -67,28 +67,9 @@ _BASE_URLS = {
 
 def buildium_error_message(body: Any) -> str | None:
     """The text of a Buildium error body: ``UserMessage`` plus each ``Key: Value``."""
-    if not isinstance(body, Mapping):
-        return body if isinstance(body, str) and body else None
-    parts: list[str] = []
-    user_message = body.get("UserMessage")
-    if isinstance(user_message, str) and user_message:
-        parts.append(user_message)
-    errors = body.get("Errors")
-    if isinstance(errors, list):
-        details = []
-        for item in errors:
-            if isinstance(item, Mapping):
-                key, value = item.get("Key"), item.get("Value")
-                if key and value:
-                    details.append(f"{key}: {value}")
-                elif value or key:
-                    details.append(str(value or key))
-        if details:
-            parts.append("; ".join(details))
-    code = body.get("ErrorCode")
-    if code:
-        parts.append(f"[{code}]")
-    return " ".join(parts) or None
+    return keyed_error_message(
+        body, message="UserMessage", errors="Errors", key="Key", value="Value", code="ErrorCode"
+    )
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -102,7 +83,11 @@ class BuildiumConnector(Connector):
     """Reads Buildium rentals, units, tenants, leases, applicants and users."""
 
     vendor: ClassVar[str] = "BUILDIUM"
+    display_name: ClassVar[str] = "Buildium"
     credential_keys: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    rate_limit: ClassVar[RateLimitSpec | None] = RateLimitSpec(
+        10, 1.0, "Buildium Open API: 10 concurrent requests per second"
+    )
 
     def __init__(
         self,
@@ -112,9 +97,6 @@ class BuildiumConnector(Connector):
         options: ConnectorOptions | None = None,
     ) -> None:
         super().__init__(base_url=base_url, credentials=credentials, options=options)
-        missing = [key for key in self.credential_keys if not credentials.get(key)]
-        if missing:
-            raise CredentialError(f"Buildium credentials lack {', '.join(missing)}")
         self._client = JsonHttpClient(
             self.base_url,
             options=self.options,
@@ -176,8 +158,12 @@ class BuildiumConnector(Connector):
         window: FetchWindow,
         *,
         cursor: str | None = None,
+        scope: PropertyScope = ALL_PROPERTIES,
     ) -> AbstractAsyncContextManager[PageStream]:
         """Pages of ``model`` in Id order; ``cursor`` resumes after the last stored page.
+
+        Buildium's ``propertyids`` filter includes, it cannot exclude, so
+        ``scope`` is left to the runner (listing everything is a superset).
 
         Listings are sorted by ``Id`` (``orderby=Id``), so the shared pager
         proves them gap-free: consecutive pages overlap by one record (see
@@ -251,6 +237,18 @@ class BuildiumConnector(Connector):
                 url=self.base_url + endpoint,
             )
         return body, _parse_total(response.headers.get("X-Total-Count"))
+
+    async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
+        """``GET <endpoint>/{id}``: the record, or None when Buildium answers 404."""
+        endpoint = _ENDPOINTS.get(model)
+        if endpoint is None or not x_id.isdigit():
+            return None
+        try:
+            response = await self._client.get(f"{endpoint}/{x_id}")
+        except PMSNotFound:
+            return None
+        body = response.body
+        return body if isinstance(body, dict) else None
 
 
 #: Buildium ids are integers; anything else is an unreadable id.

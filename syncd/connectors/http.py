@@ -4,8 +4,15 @@ It owns one :class:`aiohttp.ClientSession` per connector and does what every
 PMS needs alike: a per-request timeout, a token bucket before each attempt,
 retries of transient faults (with exponential backoff, full jitter and
 ``Retry-After``), and translation of every HTTP status or transport failure
-into :mod:`syncd.errors`. Vendor specifics (auth headers, how the PMS words
+into :mod:`syncd.errors`. Vendor specifics (credentials, how the PMS words
 its error bodies) come in through constructor arguments.
+
+Credentials come from an :class:`~syncd.connectors.auth.Auth`, asked for
+headers before every attempt; a 401 lets it renew them once per logical
+request (a session token that expired). The PMS's own rate-limit headers
+(``X-RateLimit-Remaining``/``-Reset`` or the IETF draft's
+``RateLimit-Remaining``/``-Reset``) pause the token bucket until the window
+reopens, so the next request does not run into a 429.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import email.utils
 import math
 import random
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -24,6 +32,7 @@ import anyio
 import orjson
 import structlog
 
+from syncd.connectors.auth import Auth, HeaderAuth
 from syncd.connectors.base import ConnectorOptions, ConnectorStats
 from syncd.connectors.ratelimit import TokenBucket
 from syncd.errors import (
@@ -47,12 +56,21 @@ ErrorMessageHook = Callable[[Any], str | None]
 
 QueryValue = str | int | float
 Query = Mapping[str, QueryValue]
+#: Fields of an ``application/x-www-form-urlencoded`` body.
+Form = Mapping[str, QueryValue]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _REJECTED = frozenset({400, 415, 422})
 _MAX_ERROR_TEXT = 300
 #: The longest wait between two tries of a throttled request without Retry-After.
 _THROTTLE_CAP = 10.0
+#: Rate-limit headers, the common names first, then the IETF draft's.
+_REMAINING_HEADERS = ("X-RateLimit-Remaining", "RateLimit-Remaining")
+_RESET_HEADERS = ("X-RateLimit-Reset", "RateLimit-Reset")
+#: The pause when the PMS says its window is used up but not when it reopens.
+_EXHAUSTED_PAUSE = 1.0
+#: A reset above this is a Unix timestamp rather than seconds from now (2001-09-09).
+_EPOCH_THRESHOLD = 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +109,13 @@ class _Failure(Exception):
 class JsonHttpClient:
     """JSON HTTP client of one connector; use as an async context manager.
 
-    ``headers`` are sent with every request (credentials belong here; they
-    are never logged). ``error_message`` turns the PMS's parsed error body
-    into a message for the raised exception. ``bucket`` defaults to one
-    built from ``options.rate_limit`` with a burst of one second's worth.
+    ``auth`` supplies the credential headers of every request (never
+    logged); ``headers`` is shorthand for ``auth=HeaderAuth(headers)``,
+    so pass one or the other. ``error_message`` turns the PMS's parsed
+    error body into a message for the raised exception. ``bucket``
+    defaults to one built from ``options.rate_limit`` with a burst of one
+    second's worth (see :func:`~syncd.connectors.ratelimit.shared_bucket`
+    for one shared by every client of the same credential).
     """
 
     def __init__(
@@ -104,14 +125,18 @@ class JsonHttpClient:
         options: ConnectorOptions,
         stats: ConnectorStats | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
         error_message: ErrorMessageHook | None = None,
         bucket: TokenBucket | None = None,
     ) -> None:
+        if headers is not None and auth is not None:
+            raise ValueError("pass credentials as headers or as auth, not both")
         self.base_url = base_url.rstrip("/")
         self.options = options
         self.stats = stats if stats is not None else ConnectorStats()
         self.bucket = bucket if bucket is not None else TokenBucket(options.rate_limit)
-        self._headers = {"Accept": "application/json", **(headers or {})}
+        self.auth: Auth | None = HeaderAuth(headers) if headers is not None else auth
+        self._headers = {"Accept": "application/json"}
         self._error_message = error_message or _default_error_message
         self._session: aiohttp.ClientSession | None = None
 
@@ -158,36 +183,68 @@ class JsonHttpClient:
         *,
         params: Query | None = None,
         json: Any = None,
+        form: Form | None = None,
         idempotent: bool | None = None,
+        authenticate: bool = True,
     ) -> JsonResponse:
         """Send one logical request, retrying transient faults; return the parsed answer.
 
-        Non-idempotent requests (POST/PATCH unless ``idempotent=True``) are
-        only repeated when the PMS surely did not act on them: a 429, or a
-        connection that could not be opened.
+        The body is ``json`` (sent as JSON) or ``form`` (sent form-encoded),
+        not both. Non-idempotent requests (POST/PATCH unless
+        ``idempotent=True``, e.g. a read-only form POST) are only repeated
+        when the PMS surely did not act on them: a 429, a 401 after the
+        credentials were renewed, or a connection that could not be opened.
+        ``authenticate=False`` sends no credentials (the login request itself).
         """
         session = self._session
         if session is None:
             raise RuntimeError("JsonHttpClient is not open; use 'async with' or call open()")
+        if json is not None and form is not None:
+            raise ValueError("a request has a JSON body or a form body, not both")
         method = method.upper()
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
         url = self.base_url + path
-        data = orjson.dumps(json) if json is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        data: bytes | None = None
+        content: dict[str, str] = {}
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode("ascii")
+            content["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json is not None:
+            data = orjson.dumps(json)
+            content["Content-Type"] = "application/json"
+        auth = self.auth if authenticate else None
+        renewed = False  # the credentials were renewed once for this request
         attempts = max(1, self.options.max_attempts)
-        attempt = 0  # failed attempts other than 429s
+        attempt = 0  # failed attempts other than 429s and 401s
         throttled = 0  # 429s answered to this request
         storm_started: float | None = None
         while True:
+            # Asked per attempt: a token renewed meanwhile is the one to send.
+            credentials = dict(await auth.headers()) if auth is not None else {}
             await self.bucket.acquire()
             self.stats.requests += 1
             try:
                 return await self._attempt(
-                    session, method, url, path, params=params, data=data, headers=headers
+                    session,
+                    method,
+                    url,
+                    path,
+                    params=params,
+                    data=data,
+                    headers={**content, **credentials} or None,
                 )
             except _Failure as failure:
                 error = failure.error
+                if isinstance(error, AuthenticationError) and auth is not None and not renewed:
+                    # The PMS refused the credentials, so it did not act on the
+                    # request: with renewed ones (an expired session token) it
+                    # may be sent again, once, whatever its method.
+                    renewed = True
+                    if await auth.refresh(credentials):
+                        log.info("pms.auth.renewed", method=method, path=path)
+                        continue
+                    raise error from failure.__cause__
                 if isinstance(error, RateLimited):
                     # A rate-limit storm is waited out (within a time budget),
                     # not counted against the attempts: a throttled request
@@ -255,8 +312,10 @@ class JsonHttpClient:
             async with session.request(
                 method, url, params=params, data=data, headers=headers
             ) as response:
-                raw = await response.read()
                 status = response.status
+                # Before the body: an answer cut short still told the limit.
+                self._honour_rate_limit(response.headers, method, path)
+                raw = await response.read()
                 if 200 <= status < 300:
                     body = _parse_ok(raw, status, where, url)
                     return JsonResponse(status, response.headers, body)
@@ -285,6 +344,27 @@ class JsonHttpClient:
             status=status,
             retry_after=retry_after,
         )
+
+    def _honour_rate_limit(self, headers: Mapping[str, str], method: str, path: str) -> None:
+        """Pause the bucket when the PMS says its rate-limit window is used up."""
+        pause = parse_rate_limit(headers)
+        if pause is None:
+            return
+        # A reset far off would stall every request silently: wait at most
+        # what a 429 storm may take; a 429 after that is handled as one.
+        pause = min(pause, max(0.0, self.options.rate_limit_wait))
+        if pause <= 0:
+            return
+        already = self.bucket.paused_for > 0
+        self.bucket.pause(pause)
+        if not already:
+            log.warning(
+                "pms.rate_limit.exhausted",
+                method=method,
+                path=path,
+                remaining=_first_header(headers, _REMAINING_HEADERS),
+                reset_seconds=round(pause, 3),
+            )
 
     def _status_error(
         self, status: int, raw: bytes, where: str, url: str, retry_after: float | None
@@ -369,6 +449,68 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to hold back all requests, from the PMS's rate-limit headers.
+
+    None unless ``X-RateLimit-Remaining`` (or the IETF draft's
+    ``RateLimit-Remaining``) says no request is left (0 or less). Then the
+    pause lasts until ``X-RateLimit-Reset`` (``RateLimit-Reset``): seconds
+    from now, a Unix timestamp (a number above 10^9) or an HTTP date; one
+    second when no readable reset is given. Header names are matched
+    case-insensitively; a list of values (one per policy) counts its
+    tightest.
+    """
+    remaining = _numbers(_first_header(headers, _REMAINING_HEADERS))
+    if not remaining or min(remaining) > 0:
+        return None
+    reset = parse_rate_limit_reset(_first_header(headers, _RESET_HEADERS), now=now)
+    return reset if reset is not None else _EXHAUSTED_PAUSE
+
+
+def parse_rate_limit_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds until a rate-limit window reopens, from a ``*RateLimit-Reset`` value.
+
+    Accepts seconds from now, a Unix timestamp (above 10^9) or an HTTP
+    date; None when absent or unreadable. Never negative.
+    """
+    numbers = _numbers(value)
+    if not numbers:
+        return parse_retry_after(value, now=now) if value and value.strip() else None
+    seconds = max(numbers)
+    if seconds > _EPOCH_THRESHOLD:
+        seconds -= time.time() if now is None else now
+    return max(0.0, seconds)
+
+
+def _first_header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    """The value of the first of ``names`` present, matched case-insensitively."""
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    wanted = {name.lower(): index for index, name in enumerate(names)}
+    found = sorted(
+        (wanted[key.lower()], value) for key, value in headers.items() if key.lower() in wanted
+    )
+    return found[0][1] if found else None
+
+
+def _numbers(value: str | None) -> list[float]:
+    """The finite numbers of a comma-separated header value ([] if any is unreadable)."""
+    if value is None:
+        return []
+    numbers: list[float] = []
+    for item in value.split(","):
+        try:
+            number = float(item.strip())
+        except ValueError:
+            return []
+        if not math.isfinite(number):
+            return []
+        numbers.append(number)
+    return numbers
+
+
 def _parse_ok(raw: bytes, status: int, where: str, url: str) -> Any:
     if not raw and status != 200:
         return None
@@ -393,6 +535,39 @@ def _is_transient_status(status: int) -> bool:
 def _describe_transport(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def keyed_error_message(
+    body: Any, *, message: str, errors: str, key: str, value: str, code: str
+) -> str | None:
+    """An error body of the ``{message, errors: [{key, value}], code}`` shape as text.
+
+    Buildium (``UserMessage``/``Errors``/``Key``/``Value``/``ErrorCode``) and
+    Propertyware (``userMessage``/``errors``/``key``/``message``/``errorCode``)
+    word their errors this way: the message, each ``key: value``, then
+    ``[code]``. A bare string body is its own message.
+    """
+    if not isinstance(body, Mapping):
+        return body if isinstance(body, str) and body else None
+    parts: list[str] = []
+    text = body.get(message)
+    if isinstance(text, str) and text:
+        parts.append(text)
+    items = body.get(errors)
+    if isinstance(items, list):
+        details = []
+        for item in items:
+            if isinstance(item, Mapping):
+                name, said = item.get(key), item.get(value)
+                if name and said:
+                    details.append(f"{name}: {said}")
+                elif name or said:
+                    details.append(str(said or name))
+        if details:
+            parts.append("; ".join(details))
+    if body.get(code):
+        parts.append(f"[{body[code]}]")
+    return " ".join(parts) or None
 
 
 def _default_error_message(body: Any) -> str | None:

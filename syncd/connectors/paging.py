@@ -42,6 +42,19 @@ throughout the listing are then provably all listed, so a deletion sweep is
 safe even after drift (``ListingProof.sweep_safe``). An unordered listing
 is only sweep-safe when it is exact: every announced total the same and
 equal to the records listed.
+
+**Pages that cannot overlap.** A PMS paging by page number (Rent Manager's
+``PageSize``/``PageNumber``) cannot be asked for a page starting on the
+previous page's last record: :class:`OffsetPager` with ``overlap=False``
+pages it through :func:`page_number_fetch`, audited as unordered
+(duplicates across pages are caught by id; sweep-safe only when exact). A
+page may say whether more follow (:class:`Fetched`, e.g. from a
+``Link: <…>; rel="next"`` header read by :func:`parse_link_next`): a page
+without a next link ends the listing even when full.
+
+**Whole lists.** A PMS answering a whole list per part (ResMan: per
+property, no paging) is listed by :class:`WholeListPager`, one page per
+part, with ids checked not to repeat across parts.
 """
 
 from __future__ import annotations
@@ -49,9 +62,11 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -66,8 +81,33 @@ log = structlog.get_logger(__name__)
 #: The key of a record in its listing (its PMS id), or None when unreadable.
 KeyFn = Callable[[RawRecord], Any]
 
-#: Fetches ``limit`` records at ``offset``: (records, announced total or None).
-FetchFn = Callable[[int, int], Awaitable[tuple[list[RawRecord], int | None]]]
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One page as the PMS answered it.
+
+    ``total`` is the size of the whole listing the PMS announced (None: it
+    gave none); ``more`` says whether the PMS says more pages follow (True:
+    e.g. a next link; False: this is the last page, even if full; None: it
+    does not say).
+    """
+
+    records: list[RawRecord]
+    total: int | None = None
+    more: bool | None = None
+
+
+#: What a fetch returns: a :class:`Fetched`, or the pair (records, total or None).
+FetchResult = Fetched | tuple[list[RawRecord], int | None]
+
+#: Fetches ``limit`` records at ``offset``.
+FetchFn = Callable[[int, int], Awaitable[FetchResult]]
+
+#: Fetches page ``number`` (1-based) of ``size`` records (see :func:`page_number_fetch`).
+PageNumberFetchFn = Callable[[int, int], Awaitable[FetchResult]]
+
+#: A part of a :class:`WholeListPager` listing (e.g. a property id).
+PartT = TypeVar("PartT")
 
 #: Default drift tolerance: at least this many records …
 DRIFT_RECORDS = 10
@@ -77,6 +117,14 @@ DRIFT_SHARE = 0.001
 # How far back a realignment may step, in pages: beyond this the PMS is not
 # drifting but misbehaving.
 _MAX_REALIGN_PAGES = 4
+
+
+def as_fetched(result: FetchResult) -> Fetched:
+    """A fetch's answer as a :class:`Fetched` (a (records, total) pair says nothing of more)."""
+    if isinstance(result, Fetched):
+        return result
+    records, total = result
+    return Fetched(records, total)
 
 
 def drift_tolerance(total: int, *, records: int = DRIFT_RECORDS, share: float = DRIFT_SHARE) -> int:
@@ -163,18 +211,30 @@ class ListingAudit:
         limit: int,
         overlap: bool,
         realigning: bool = False,
+        more: bool | None = None,
     ) -> list[RawRecord]:
         """Check the page at ``offset``; return its records not listed before.
 
         ``overlap``: the page was asked to start on the previous page's last
-        record. Raises :class:`IncompleteListing`, or ``_Shifted`` when an
-        overlapping page starts after the last key (records moved: realign).
-        ``realigning`` pages may consist of records listed before.
+        record. ``more``: the PMS says more pages follow (True), or that this
+        is the last (False). Raises :class:`IncompleteListing`, or
+        ``_Shifted`` when an overlapping page starts after the last key
+        (records moved: realign). ``realigning`` pages may consist of
+        records listed before.
         """
         n = len(records)
         where = f"page at offset {offset:,}"
         if total is not None:
             self._note_total(total)
+        if more is True and n < limit:
+            # A page cannot be both short (or empty) and followed by more.
+            raise IncompleteListing(
+                f"{where} returned {n:,} records where {limit:,} were asked, "
+                "yet the PMS says more pages follow; " + self._progress(total),
+                offset=offset,
+                listed=self.position,
+                announced=total,
+            )
         if n == 0:
             announced = max(self._max_total, total or 0)
             if announced and self.position < announced - self.tolerance(announced):
@@ -342,26 +402,43 @@ def decode_cursor(cursor: str | None) -> tuple[int, int | None] | None:
 class _Slot:
     """One prefetched page, filled in by its fetch task."""
 
-    __slots__ = ("done", "error", "offset", "records", "scope", "total")
+    __slots__ = ("done", "error", "fetched", "offset", "scope")
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
         self.done = anyio.Event()
-        self.records: list[RawRecord] = []
-        self.total: int | None = None
+        self.fetched = Fetched([])
         self.error: Exception | None = None
         self.scope = anyio.CancelScope()
 
 
-class OffsetPager(PageStream):
+class TaskPageStream(PageStream):
+    """A :class:`PageStream` whose prefetches run in a task group that :func:`paged` owns.
+
+    ``closed`` is set when the ``paged()`` block is left; iterating after
+    that is an error, as the task group is gone.
+    """
+
+    closed: bool = False
+
+
+class OffsetPager(TaskPageStream):
     """The pages of one offset/limit listing, in order, each judged by a :class:`ListingAudit`.
 
     The first page is fetched by the consumer itself. When the PMS
     announces a total, later pages are fetched by tasks in ``tg``, at most
     ``concurrency`` pages ahead, and handed out in order; without a total,
-    pages are fetched one by one until a short page. In an ordered listing
-    each page starts on the previous page's last record (see the module
-    docstring). Each page's ``cursor`` resumes after its records.
+    pages are fetched one by one until a short page (or one the PMS marks
+    as the last, see :class:`Fetched`). In an ordered listing each page
+    starts on the previous page's last record (see the module docstring).
+    Each page's ``cursor`` resumes after its records.
+
+    ``overlap=False`` is for a PMS whose pages cannot overlap (page-number
+    paging, see :func:`page_number_fetch`); the ``audit`` must then be
+    unordered. Every offset asked is then a multiple of the page size, as
+    long as the listing starts at one (resumes keep that unless the page
+    size changes between runs, which :func:`page_number_fetch` also
+    handles).
     """
 
     def __init__(
@@ -373,7 +450,12 @@ class OffsetPager(PageStream):
         audit: ListingAudit,
         limit: int,
         concurrency: int,
+        overlap: bool = True,
     ) -> None:
+        if not overlap and audit.ordered:
+            # An ordered audit proves a listing gap-free only through the
+            # overlap; without it, only an exact unordered count can.
+            raise ValueError("pages that cannot overlap need an unordered ListingAudit")
         self._tg = tg
         self._model = model
         self._fetch = fetch
@@ -397,7 +479,8 @@ class OffsetPager(PageStream):
 
     @property
     def _overlap(self) -> int:
-        # A page of one record cannot overlap and still make progress.
+        # A page of one record cannot overlap and still make progress (and
+        # an unordered listing never overlaps, see __init__).
         return 1 if self._audit.ordered and self._limit > 1 else 0
 
     def _next_offset(self) -> int:
@@ -413,18 +496,19 @@ class OffsetPager(PageStream):
             self._started = True
             offset = self._next_offset()
             if first:
-                records, total = await self._fetch(offset, self._limit)
-                self._maybe_capped(offset, records, total)
+                fetched = as_fetched(await self._fetch(offset, self._limit))
+                self._maybe_capped(offset, fetched)
             else:
-                records, total = await self._take(offset)
-            page = await self._judge(offset, records, total)
+                fetched = await self._take(offset)
+            page = await self._judge(offset, fetched)
             if page.records or first:
                 return page
         raise StopAsyncIteration
 
-    def _maybe_capped(self, offset: int, records: list[RawRecord], total: int | None) -> None:
-        n = len(records)
-        if total is not None and 0 < n < self._limit and offset + n < total:
+    def _maybe_capped(self, offset: int, fetched: Fetched) -> None:
+        n, total = len(fetched.records), fetched.total
+        follow = fetched.more is True or (total is not None and offset + n < total)
+        if 0 < n < self._limit and follow:
             # The PMS caps pages below what was asked: step by what it really
             # sends, or the prefetched offsets would skip records.
             log.warning(
@@ -432,23 +516,28 @@ class OffsetPager(PageStream):
             )
             self._limit = n
 
-    async def _judge(self, offset: int, records: list[RawRecord], total: int | None) -> Page:
+    async def _judge(self, offset: int, fetched: Fetched) -> Page:
         audit = self._audit
+        records, total = fetched.records, fetched.total
         overlap = self._overlap > 0 and audit.last_key is not None
         if audit.ordered and audit.last_key is not None and not overlap:
             audit.unverified("pages of one record cannot be checked for records that moved")
         try:
-            fresh = audit.admit(offset, records, total, limit=self._limit, overlap=overlap)
+            fresh = audit.admit(
+                offset, records, total, limit=self._limit, overlap=overlap, more=fetched.more
+            )
         except _Shifted:
-            offset, records, total, fresh = await self._realign(offset)
+            offset, fetched, fresh = await self._realign(offset)
+            records, total = fetched.records, fetched.total
         if total is not None:
             self._total = total
         n = len(records)
         if n:
             self._covered = offset + n
-        # Only a short page ends a listing: a full one reaching the announced
-        # total is followed by one more, so a PMS that under-counts is caught.
-        if n < self._limit:
+        # Only a short page (or one the PMS marks as its last) ends a listing:
+        # a full one reaching the announced total is followed by one more, so
+        # a PMS that under-counts is caught.
+        if n < self._limit or fetched.more is False:
             self._end()
         elif self._total is not None and not self._slots:
             # Ask for the next pages now, while the consumer works on this one.
@@ -461,9 +550,7 @@ class OffsetPager(PageStream):
             total=total,
         )
 
-    async def _realign(
-        self, offset: int
-    ) -> tuple[int, list[RawRecord], int | None, list[RawRecord]]:
+    async def _realign(self, offset: int) -> tuple[int, Fetched, list[RawRecord]]:
         """Step back until a page starts at or before the last id listed, then go on from it."""
         self._drop_slots()
         audit = self._audit
@@ -472,10 +559,17 @@ class OffsetPager(PageStream):
         while True:
             at = max(floor, offset - back)
             log.info("pms.listing.realign", model=self._model, offset=offset, retry_offset=at)
-            records, total = await self._fetch(at, self._limit)
+            fetched = as_fetched(await self._fetch(at, self._limit))
+            total = fetched.total
             try:
                 fresh = audit.admit(
-                    at, records, total, limit=self._limit, overlap=True, realigning=True
+                    at,
+                    fetched.records,
+                    total,
+                    limit=self._limit,
+                    overlap=True,
+                    realigning=True,
+                    more=fetched.more,
                 )
             except _Shifted:
                 if at <= floor:
@@ -489,18 +583,18 @@ class OffsetPager(PageStream):
                 back *= 2
                 continue
             audit.realigned()
-            return at, records, total, fresh
+            return at, fetched, fresh
 
     def _end(self) -> None:
         self._finished = True
         self._drop_slots()
         self._proof = self._audit.finish()
 
-    async def _take(self, offset: int) -> tuple[list[RawRecord], int | None]:
+    async def _take(self, offset: int) -> Fetched:
         """The page at ``offset``: from its prefetched slot, or fetched now."""
         if self._total is None:
             # No total, nothing to prefetch against: one page at a time.
-            return await self._fetch(offset, self._limit)
+            return as_fetched(await self._fetch(offset, self._limit))
         if self._slots and self._slots[0].offset != offset:
             # Realigned or re-stepped: the prefetched offsets no longer fit.
             self._drop_slots()
@@ -508,13 +602,13 @@ class OffsetPager(PageStream):
             self._scheduled = offset
         self._schedule()
         if not self._slots:
-            return await self._fetch(offset, self._limit)
+            return as_fetched(await self._fetch(offset, self._limit))
         slot = self._slots.popleft()
         await slot.done.wait()
         self._schedule()
         if slot.error is not None:
             raise slot.error
-        return slot.records, slot.total
+        return slot.fetched
 
     def _schedule(self) -> None:
         total = self._total
@@ -537,7 +631,7 @@ class OffsetPager(PageStream):
     async def _fill(self, slot: _Slot) -> None:
         with slot.scope:
             try:
-                slot.records, slot.total = await self._fetch(slot.offset, self._limit)
+                slot.fetched = as_fetched(await self._fetch(slot.offset, self._limit))
             except Exception as exc:
                 # Delivered to the consumer at this page's turn, after earlier pages.
                 slot.error = exc
@@ -545,8 +639,11 @@ class OffsetPager(PageStream):
                 slot.done.set()
 
 
+StreamT = TypeVar("StreamT", bound=TaskPageStream)
+
+
 @asynccontextmanager
-async def paged(make: Callable[[anyio.abc.TaskGroup], OffsetPager]) -> AsyncIterator[OffsetPager]:
+async def paged(make: Callable[[anyio.abc.TaskGroup], StreamT]) -> AsyncIterator[StreamT]:
     """Run the pager ``make`` builds in its own task group for the ``async with`` block.
 
     Leaving the block cancels its prefetches. An error raised while
@@ -568,3 +665,296 @@ async def paged(make: Callable[[anyio.abc.TaskGroup], OffsetPager]) -> AsyncIter
             tg.cancel_scope.cancel()
     if error is not None:
         raise error
+
+
+def page_number_fetch(fetch_page: PageNumberFetchFn) -> FetchFn:
+    """A :data:`FetchFn` for a PMS paging by number: ``fetch_page(number, size)``, 1-based.
+
+    The offset an :class:`OffsetPager` (``overlap=False``) asks for is a
+    multiple of its page size, so it is page ``offset // limit + 1``, one
+    request. An offset that is not (a resume after the page size changed)
+    is served from the pages covering it, sliced: two requests, correct all
+    the same. A PMS that honours fewer records per page than asked numbers
+    its pages by the size it honours, so such a page beyond the first did
+    not start where asked: it is fetched again at the size honoured.
+    """
+
+    async def fetch(offset: int, limit: int) -> Fetched:
+        return await _page_window(fetch_page, offset, limit, size=limit, recapped=False)
+
+    return fetch
+
+
+async def _page_window(
+    fetch_page: PageNumberFetchFn, offset: int, want: int, *, size: int, recapped: bool
+) -> Fetched:
+    """Up to ``want`` records from ``offset``, from pages of ``size`` records."""
+    size = max(1, size)
+    number = offset // size + 1
+    skip = offset - (number - 1) * size
+    records: list[RawRecord] = []
+    got = Fetched([])
+    while True:
+        got = as_fetched(await fetch_page(number, size))
+        n = len(got.records)
+        follow = got.more is True or (got.total is not None and (number - 1) * size + n < got.total)
+        if 0 < n < size and follow and not recapped:
+            if number == 1 and skip == 0:
+                # The first page starts at 0 at any size: the pager adapts its
+                # page size to it (see OffsetPager._maybe_capped).
+                return got
+            log.warning("pms.page_size.capped", page=number, requested=size, received=n)
+            return await _page_window(fetch_page, offset, n, size=n, recapped=True)
+        records.extend(got.records[skip:])
+        skip = 0
+        if len(records) >= want or n < size or got.more is False:
+            break
+        number += 1
+    if len(records) > want:
+        # Sliced off the end of a page: more follow, whatever that page said.
+        return Fetched(records[:want], got.total, True)
+    return Fetched(records, got.total, got.more)
+
+
+def parse_link_next(header: str | None, *, base: str | None = None) -> str | None:
+    """The target of the ``rel="next"`` link in an RFC 8288 ``Link`` header (None: none).
+
+    Relation types are matched case-insensitively, also within a
+    space-separated list (``rel="next last"``). A relative target is
+    resolved against ``base`` when given.
+    """
+    if not header:
+        return None
+    for target, params in _links(header):
+        rels = params.get("rel", "").lower().split()
+        if "next" in rels:
+            return urllib.parse.urljoin(base, target) if base else target
+    return None
+
+
+def _links(header: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(target, parameters)`` of each link-value; malformed ones are skipped."""
+    i, n = 0, len(header)
+
+    def skip_space(i: int) -> int:
+        while i < n and header[i] in " \t":
+            i += 1
+        return i
+
+    def skip_value(i: int) -> int:
+        # To the comma ending this link-value, stepping over quoted strings.
+        quoted = False
+        while i < n:
+            char = header[i]
+            if quoted and char == "\\":
+                i += 1
+            elif char == '"':
+                quoted = not quoted
+            elif char == "," and not quoted:
+                return i
+            i += 1
+        return i
+
+    while i < n:
+        while i < n and header[i] in " \t,":
+            i += 1
+        if i >= n:
+            return
+        if header[i] != "<":
+            i = skip_value(i)
+            continue
+        end = header.find(">", i)
+        if end < 0:
+            return
+        target = header[i + 1 : end].strip()
+        i = end + 1
+        params: dict[str, str] = {}
+        while True:
+            i = skip_space(i)
+            if i >= n or header[i] == ",":
+                break
+            if header[i] != ";":
+                i = skip_value(i)
+                break
+            i = skip_space(i + 1)
+            start = i
+            while i < n and header[i] not in "=;, \t":
+                i += 1
+            name = header[start:i].lower()
+            value = ""
+            i = skip_space(i)
+            if i < n and header[i] == "=":
+                i = skip_space(i + 1)
+                if i < n and header[i] == '"':
+                    i += 1
+                    chars: list[str] = []
+                    while i < n and header[i] != '"':
+                        if header[i] == "\\" and i + 1 < n:
+                            i += 1
+                        chars.append(header[i])
+                        i += 1
+                    i += 1
+                    value = "".join(chars)
+                else:
+                    start = i
+                    while i < n and header[i] not in ";,":
+                        i += 1
+                    value = header[start:i].strip()
+            # RFC 8288: a parameter after the first of its name is ignored.
+            if name and name not in params:
+                params[name] = value
+        yield target, params
+
+
+class _PartSlot:
+    """The whole list of one part, filled in by its fetch task."""
+
+    __slots__ = ("done", "error", "index", "records", "scope")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.done = anyio.Event()
+        self.records: list[RawRecord] = []
+        self.error: Exception | None = None
+        self.scope = anyio.CancelScope()
+
+
+class WholeListPager(TaskPageStream, Generic[PartT]):
+    """A listing answered as whole lists, one per part (e.g. per property), in order.
+
+    Yields one page per part of ``parts`` from index ``start`` on (a part
+    with no records gives an empty page); each page's ``cursor`` is the
+    index of the next part, so a resumed listing starts there
+    (:func:`decode_cursor` reads it back). Up to ``concurrency`` parts are
+    fetched ahead by tasks in ``tg`` and handed out in order; a fetch error
+    surfaces at its part's turn, after the earlier pages.
+
+    Each record's ``key`` must be readable in every non-empty part and may
+    not repeat, within a part or across parts: a repeat means the PMS
+    mixed up its answers, so :class:`IncompleteListing` is raised. A list
+    answered whole cannot be short of itself, so the listing's proof is
+    sweep-safe (``announced`` is None; ``start`` counts the parts skipped
+    by a resume). ``parts`` must come in the same order every run, or a
+    resume skips the wrong ones.
+    """
+
+    def __init__(
+        self,
+        tg: anyio.abc.TaskGroup,
+        *,
+        model: str,
+        parts: Sequence[PartT],
+        fetch_part: Callable[[PartT], Awaitable[list[RawRecord]]],
+        key: KeyFn,
+        concurrency: int = 1,
+        start: int = 0,
+    ) -> None:
+        self._tg = tg
+        self._model = model
+        self._parts = list(parts)
+        self._fetch_part = fetch_part
+        self._key = key
+        self._concurrency = max(1, concurrency)
+        if not 0 <= start <= len(self._parts):
+            log.warning(
+                "pms.listing.cursor_beyond_parts", model=model, start=start, parts=len(parts)
+            )
+            start = min(max(start, 0), len(self._parts))
+        self._start = start
+        self._next = start  # index of the next part to hand out
+        self._scheduled = start  # index of the next part to fetch
+        self._slots: collections.deque[_PartSlot] = collections.deque()
+        self._seen: dict[Any, int] = {}  # key -> index of the part that listed it
+        self._listed = 0
+        self._proof: ListingProof | None = None
+        self._failed = False
+        self.closed = False
+
+    @property
+    def proof(self) -> ListingProof | None:
+        """Set once every part was listed without a repeated id (None before)."""
+        return self._proof
+
+    async def __anext__(self) -> Page:
+        if self.closed:
+            raise RuntimeError("pages iterated after leaving their 'async with' block")
+        if self._failed:
+            raise StopAsyncIteration
+        if self._next >= len(self._parts):
+            self._finish()
+            raise StopAsyncIteration
+        self._schedule()
+        slot = self._slots.popleft()
+        await slot.done.wait()
+        try:
+            if slot.error is not None:
+                raise slot.error
+            records = self._admit(slot.index, slot.records)
+        except Exception:
+            # A failed listing proves nothing and fetches nothing more.
+            self._failed = True
+            self._drop_slots()
+            raise
+        self._next = slot.index + 1
+        if self._next >= len(self._parts):
+            self._finish()
+        else:
+            self._schedule()
+        return Page(model=self._model, records=records, cursor=str(self._next), total=None)
+
+    def _admit(self, index: int, records: list[RawRecord]) -> list[RawRecord]:
+        where = f"part {index + 1:,} of {len(self._parts):,} ({self._parts[index]!r})"
+        keys = [self._key(r) for r in records]
+        readable = [k for k in keys if k is not None]
+        if records and not readable:
+            raise IncompleteListing(
+                f"{where}: no record has a readable id, so the listing cannot be verified",
+                listed=self._start + self._listed,
+            )
+        repeated: list[tuple[Any, int]] = []
+        mine: set[Any] = set()
+        for k in readable:
+            if k in mine:
+                repeated.append((k, index))
+            elif k in self._seen:
+                repeated.append((k, self._seen[k]))
+            mine.add(k)
+        if repeated:
+            shown, earlier = repeated[0]
+            there = "itself" if earlier == index else f"part {earlier + 1:,}"
+            raise IncompleteListing(
+                f"{where} repeated {len(repeated):,} record(s) already listed "
+                f"(e.g. id {shown}, listed in {there}); {self._listed:,} listed",
+                listed=self._start + self._listed,
+            )
+        self._seen.update(dict.fromkeys(mine, index))
+        self._listed += len(records)
+        return records
+
+    def _finish(self) -> None:
+        if self._proof is None:
+            self._proof = ListingProof(
+                listed=self._listed, start=self._start, announced=None, sweep_safe=True
+            )
+
+    def _schedule(self) -> None:
+        while len(self._slots) < self._concurrency and self._scheduled < len(self._parts):
+            slot = _PartSlot(self._scheduled)
+            self._scheduled += 1
+            self._slots.append(slot)
+            self._tg.start_soon(self._fill, slot)
+
+    def _drop_slots(self) -> None:
+        for slot in self._slots:
+            slot.scope.cancel()
+        self._slots.clear()
+
+    async def _fill(self, slot: _PartSlot) -> None:
+        with slot.scope:
+            try:
+                slot.records = await self._fetch_part(self._parts[slot.index])
+            except Exception as exc:
+                # Delivered to the consumer at this part's turn, after earlier parts.
+                slot.error = exc
+            finally:
+                slot.done.set()

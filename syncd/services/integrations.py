@@ -52,24 +52,6 @@ class NewIntegration:
     enabled: bool = False
 
 
-def check_credentials(vendor_keys: tuple[str, ...], vendor: str, creds: Mapping[str, str]) -> None:
-    """Refuse credentials the vendor does not take, lacks, or leaves empty (values never shown)."""
-    known = ", ".join(vendor_keys)
-    for key in creds:
-        if key not in vendor_keys:
-            raise ConfigError(
-                f"{vendor} takes no credential {key!r} (its credentials: {known})",
-                field=f"credentials.{key}",
-            )
-    for key in vendor_keys:
-        if key not in creds:
-            raise ConfigError(
-                f"{vendor} needs {key} (its credentials: {known})", field="credentials"
-            )
-        if not creds[key].strip():
-            raise ConfigError("empty value", field=f"credentials.{key}")
-
-
 async def add_integration(store: Store, request: NewIntegration) -> Integration:
     """Validate ``request`` and store the integration; ConfigError names what is wrong.
 
@@ -85,7 +67,7 @@ async def add_integration(store: Store, request: NewIntegration) -> Integration:
         raise ConfigError(
             f"{integration_id!r}: use 1-64 lowercase letters, digits, '-' or '_'", field="id"
         )
-    check_credentials(cls.credential_keys, cls.vendor, request.credentials)
+    cls.validate_credentials(request.credentials, base_url=request.base_url)
     if request.base_url is not None:
         try:
             check_http_url(request.base_url, max_length=_MAX_BASE_URL)

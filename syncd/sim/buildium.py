@@ -1,56 +1,49 @@
-"""A Buildium API simulator: an aiohttp server speaking Buildium's documented wire format.
+"""The Buildium simulator: Buildium's documented wire format on the vendor-neutral server.
 
-Serves the list and single-record ``GET`` endpoints of rentals, units,
-tenants, leases, applicants and users with Buildium's auth headers, paging
-(``offset``/``limit``, ``X-Total-Count``), ``orderby``, incremental
-``lastupdatedfrom``/``lastupdatedto`` filters, error bodies
-(``ApiErrorResponse``) and rate limit. Data comes from
-:mod:`syncd.sim.buildium_data`, deterministic from a seed and a scale.
+:class:`BuildiumRenderer` serves the list and single-record ``GET``
+endpoints of rentals, units, tenants, leases, applicants and users with
+Buildium's auth headers, paging (``offset``/``limit``, ``X-Total-Count``),
+``orderby``, incremental ``lastupdatedfrom``/``lastupdatedto`` filters,
+error bodies (``ApiErrorResponse``) and rate limit. Auth, the rate limit,
+faults, statistics and the ``/_sim/`` control plane are
+:class:`~syncd.sim.server.Simulator`'s.
 
-A control plane under ``/_sim/`` (no auth; not part of Buildium's API)
-mutates data, injects faults and reports request statistics.
+Buildium keeps its own data rather than a :class:`~syncd.sim.world.World`:
+:class:`~syncd.sim.buildium_data.BuildiumStore`, generated lazily from a
+seed and a scale, so a simulator of ten million units costs no memory
+until it is mutated. :class:`BuildiumSimulator` is a
+:class:`~syncd.sim.server.Simulator` of this renderer with Buildium's
+constructor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import re
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any
+from http import HTTPStatus
+from typing import Any, ClassVar, Final, Self, overload
 
-import orjson
-import structlog
 from aiohttp import web
 from multidict import MultiMapping
 
 from syncd.sim.buildium_data import (
+    FIRST_ID,
     RESOURCES,
     BuildiumStore,
     ListQuery,
     OrderTerm,
     Record,
+    Selection,
     default_credentials,
 )
-from syncd.sim.faults import (
-    Fault,
-    FaultInjector,
-    FaultKind,
-    RateLimiter,
-    RequestStats,
-    format_retry_after,
-    short_page,
-    truncate_body,
-)
+from syncd.sim.faults import Fault, FaultKind
+from syncd.sim.server import Handler, Renderer, SimError, Simulator, json_response, serve_forever
+from syncd.sim.world import World
 
-log = structlog.get_logger(__name__)
+__all__ = ["BuildiumRenderer", "BuildiumSimulator", "run_buildium_simulator"]
 
-__all__ = ["BuildiumSimulator", "run_buildium_simulator"]
-
-_JSON = "application/json; charset=utf-8"
 _MAX_LIMIT = 1000
 _DEFAULT_LIMIT = 50
 _MAX_QUERY_STRING = 4096  # documented: longer query strings get a 500
@@ -75,6 +68,23 @@ _SINGLE: dict[str, str] = {
     "/v1/users/{id:[0-9]+}": "users",
 }
 
+#: Buildium resource -> the unified model the connector reads from it.
+MODEL_OF: Final[Mapping[str, str]] = {
+    "rentals": "properties",
+    "units": "units",
+    "tenants": "residents",
+    "leases": "leases",
+    "applicants": "leads",
+    "users": "employees",
+}
+# Every name /_sim/mutate accepts (Buildium's and the unified ones) -> resource.
+_RESOURCE_OF: Final[Mapping[str, str]] = {
+    **{resource: resource for resource in RESOURCES},
+    **{model: resource for resource, model in MODEL_OF.items()},
+}
+# The connector lists /v1/users with usertypes=Staff: only staff are employees.
+_EMPLOYEE_TYPE = "Staff"
+
 # What a "malformed" fault breaks in the second corrupted record of a page.
 _CORRUPTIONS: dict[str, tuple[tuple[str, ...], Any]] = {
     "rentals": (("Reserve",), "lots"),
@@ -89,41 +99,15 @@ _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?)?Z?"
 )
 _INTEGER = re.compile(r"[0-9]+")
-# The fault (if any) the request in hand carries from the middleware to its handler.
-_FAULT = web.RequestKey("fault", Fault)
+_NOT_FOUND = "The requested resource was not found."
 
 
-class _ApiError(Exception):
-    """An error answered with Buildium's ``ApiErrorResponse`` body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str,
-        errors: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.errors = list(errors)
-
-    def response(self, headers: Mapping[str, str] | None = None) -> web.Response:
-        body = {
-            "UserMessage": self.message,
-            "ErrorCode": self.code,
-            "Errors": [{"Key": k, "Value": v} for k, v in self.errors],
-        }
-        return web.Response(
-            status=self.status,
-            body=orjson.dumps(body),
-            headers={"Content-Type": _JSON, **(headers or {})},
-        )
+def _bad_request(key: str, value: str) -> SimError:
+    return SimError(400, "The request is invalid.", code="BadRequest", details=[(key, value)])
 
 
-def _bad_request(key: str, value: str) -> _ApiError:
-    return _ApiError(400, "The request is invalid.", "BadRequest", [(key, value)])
+def _not_found() -> SimError:
+    return SimError(404, _NOT_FOUND, code="NotFound")
 
 
 def _parse_datetime(name: str, raw: str) -> int:
@@ -151,367 +135,265 @@ def _parse_int(query: Mapping[str, str], name: str, default: int, low: int, high
     return value
 
 
-class BuildiumSimulator:
-    """A fake Buildium account served over HTTP.
+def _parse_filters(query: MultiMapping[str], filters: frozenset[str]) -> ListQuery:
+    """The documented filters of an endpoint; the others are ignored, as Buildium does."""
 
-    ``scale`` is the number of rental units (other counts follow from it,
-    see :class:`~syncd.sim.buildium_data.BuildiumData`); the same ``seed``
-    and ``scale`` always serve the same bytes. ``rate_limit`` is requests
-    per second per client id (Buildium documents 10); 0 disables it.
-    ``faults`` are queued as if added with :meth:`add_fault`.
+    def when(name: str) -> int | None:
+        raw = query.get(name)
+        return None if raw is None or raw == "" else _parse_datetime(name, raw)
+
+    values: dict[str, Any] = {}
+    if "updated" in filters:
+        values["updated_from"] = when("lastupdatedfrom")
+        values["updated_to"] = when("lastupdatedto")
+    if "created" in filters:
+        values["created_from"] = when("createddatetimefrom")
+        values["created_to"] = when("createddatetimeto")
+    if "property" in filters and "propertyids" in query:
+        ids: set[int] = set()
+        for raw in query.getall("propertyids"):
+            for part in (p.strip() for p in raw.split(",")):
+                if not part:
+                    continue
+                if _INTEGER.fullmatch(part) is None:
+                    raise _bad_request("propertyids", f"'{part}' is not a valid integer.")
+                ids.add(int(part))
+        if ids:
+            values["property_ids"] = tuple(sorted(ids))
+    if "status" in filters and query.get("status"):
+        status = query["status"].strip().lower()
+        if status not in ("active", "inactive"):
+            raise _bad_request("status", "status must be Active or InActive.")
+        values["active"] = status == "active"
+    return ListQuery(**values)
+
+
+def _error_code(status: int) -> str:
+    """Buildium's ``ErrorCode`` for an error that names none: the status phrase, unspaced."""
+    try:
+        return HTTPStatus(status).phrase.replace(" ", "")
+    except ValueError:
+        return "Error"
+
+
+def _resource(model: str) -> str:
+    """The Buildium resource of a resource or unified model name; ValueError if neither."""
+    try:
+        return _RESOURCE_OF[model]
+    except KeyError:
+        known = ", ".join(_RESOURCE_OF)
+        raise ValueError(f"unknown model {model!r}; expected one of {known}") from None
+
+
+def _as_is(record: Record) -> Record:
+    return record
+
+
+class _Listing(Sequence[Record]):
+    """The records of a selection, built only for the slice asked for.
+
+    What :meth:`Simulator.page` slices: a deep page of millions of ids
+    costs one page of records, never the whole listing.
     """
+
+    def __init__(self, store: BuildiumStore, resource: str, selection: Selection) -> None:
+        self._store = store
+        self._resource = resource
+        self._selection = selection
+
+    def __len__(self) -> int:
+        return len(self._selection)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("a listing is sliced in order only")
+            ids = self._selection.page(start, max(0, stop - start))
+            return self._store.get_many(self._resource, ids)
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._store.get_many(self._resource, self._selection.page(position, 1))[0]
+
+    def __iter__(self) -> Iterator[Record]:
+        # Sequence's default iterates by index, a selection lookup per record.
+        return iter(self[:])
+
+
+class BuildiumRenderer(Renderer):
+    """Buildium's wire format over a :class:`~syncd.sim.buildium_data.BuildiumStore`.
+
+    List faults (``empty``, ``repeat``, ``short``, ``total``,
+    ``malformed``, ``drift``) act through :meth:`Simulator.page`; a
+    ``malformed`` page has a string ``Id`` and a bad date or amount. On
+    single-record endpoints ``empty`` answers ``{}``, ``malformed`` a
+    string ``Id``, ``drift`` mutates first (a deleted record is a 404);
+    ``repeat``, ``total`` and ``short`` do not apply there: the record is
+    served as is, though the fault's unit is still used up.
+
+    ``/_sim/mutate`` takes Buildium's resource names (``rentals``,
+    ``units``, ``tenants``, ``leases``, ``applicants``, ``users``) and the
+    unified ones (``properties``, ``residents``, ``leads``,
+    ``employees``); counts are by resource name.
+    """
+
+    name: ClassVar[str] = "buildium"
+    credential_keys: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    default_rate_limit: ClassVar[float] = 10.0
+    max_query_string: ClassVar[int] = _MAX_QUERY_STRING
 
     def __init__(
         self,
+        world: World,
+        credentials: Mapping[str, str],
         *,
-        seed: int = 0,
-        scale: int = 100,
-        credentials: Mapping[str, str] | None = None,
-        rate_limit: float = 10.0,
-        faults: Iterable[Fault | Mapping[str, Any]] = (),
+        store: BuildiumStore | None = None,
     ) -> None:
-        self.seed = seed
-        self.scale = scale
-        creds = dict(credentials) if credentials is not None else default_credentials(seed)
-        for key in ("client_id", "client_secret"):
-            if not isinstance(creds.get(key), str) or not creds[key]:
-                raise ValueError(f"credentials need a non-empty {key!r}")
-        self.credentials: dict[str, str] = creds
-        self.store = BuildiumStore(seed=seed, scale=scale)
-        self.limiter = RateLimiter(rate_limit)
-        self.faults = FaultInjector(
-            f if isinstance(f, Fault) else Fault.from_mapping(f) for f in faults
+        super().__init__(world, credentials)
+        # Without a store: Buildium data of the world's seed and scale (not its entities).
+        self.store = (
+            store if store is not None else BuildiumStore(seed=world.seed, scale=world.scale)
         )
-        self.stats = RequestStats()
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
+        # The store forgets created records once deleted; truth must still list them.
+        self._deleted: dict[str, list[int]] = {resource: [] for resource in RESOURCES}
 
-    # -- Python control API ---------------------------------------------------
-
-    @property
-    def rate_limit(self) -> float:
-        """Requests per second allowed per client id (0: unlimited)."""
-        return self.limiter.rate
-
-    @rate_limit.setter
-    def rate_limit(self, value: float) -> None:
-        self.limiter.rate = value
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running server, like ``http://127.0.0.1:PORT``."""
-        if self._url is None:
-            raise RuntimeError("the simulator is not running")
-        return self._url
-
-    def mutate(
-        self, model: str, *, create: int = 0, update: int = 0, delete: int = 0
-    ) -> dict[str, list[int]]:
-        """Create, update and delete records of ``model``; the affected ids by action.
-
-        Updates change a visible field and set the last-updated time to now;
-        creates get ids above every existing one.
-        """
-        return self.store.mutate(
-            model, create=create, update=update, delete=delete, now=int(time.time())
-        )
-
-    def add_fault(
-        self,
-        kind: str,
+    @classmethod
+    def create(
+        cls,
         *,
-        count: int = 1,
-        path: str | None = None,
-        delay: float = 0.0,
-        retry_after: float | None = None,
-        after: int = 0,
-        delta: int = 0,
-        create: int = 0,
-        delete: int = 0,
-    ) -> None:
-        """Let ``after`` requests (to ``path``, if given) pass, then make ``count`` misbehave.
+        seed: int,
+        scale: int,
+        credentials: Mapping[str, str],
+        world: World | None = None,
+    ) -> Self:
+        """A renderer over a new store of ``seed`` and ``scale``.
 
-        Kinds, on list endpoints: ``429`` (with ``Retry-After: retry_after``
-        when given), ``500``, ``slow`` (wait ``delay`` seconds, then answer),
-        ``truncate`` (half the body), ``malformed`` (two corrupt records per
-        page), ``empty`` (``[]`` with ``X-Total-Count: 0``), ``repeat`` (the
-        records at offset 0 whatever ``offset`` says, the true
-        ``X-Total-Count``), ``total`` (``X-Total-Count`` off by ``delta``,
-        never below 0), ``short`` (the first half of the page's records,
-        rounded down, the true ``X-Total-Count``), ``drift`` (delete
-        ``delete`` random live records of the resource and create
-        ``create`` new ones, then answer from the changed data).
-
-        On single-record endpoints ``empty`` answers ``{}``, ``malformed`` a
-        string ``Id``, ``drift`` mutates first (a deleted record is a 404);
-        ``repeat``, ``total`` and ``short`` do not apply there: the record is
-        served as is, though the fault's unit is still used up.
-
-        Faults hit only requests that pass authentication and the rate limit;
-        how ``after`` meets the queue order is told in
-        :class:`~syncd.sim.faults.FaultInjector`.
+        Its world is an empty one: Buildium's data is the store, so no world
+        of the simulator's scale is built (a given ``world`` is not served).
         """
-        self.faults.add(
-            Fault(
-                kind=FaultKind(kind),
-                count=count,
-                path=path,
-                delay=delay,
-                retry_after=retry_after,
-                after=after,
-                delta=delta,
-                create=create,
-                delete=delete,
-            )
-        )
+        store = BuildiumStore(seed=seed, scale=scale)
+        return cls(World(seed=seed, scale=0), credentials, store=store)
 
-    def clear_faults(self) -> None:
-        """Drop every pending fault."""
-        self.faults.clear()
+    @classmethod
+    def default_credentials(cls, seed: int) -> dict[str, str]:
+        """Buildium-shaped credentials (a client id and a secret) that follow the seed."""
+        return default_credentials(seed)
 
-    def counts(self) -> dict[str, int]:
-        """Current number of records per resource name."""
-        return self.store.counts()
+    # -- wire format ----------------------------------------------------------
 
-    def stats_snapshot(self) -> dict[str, Any]:
-        """What ``GET /_sim/stats`` answers."""
-        return {
-            **self.stats.snapshot(),
-            "faults_served": dict(self.faults.served),
-            "faults_pending": self.faults.pending(),
-            "counts": self.counts(),
-        }
-
-    # -- server ---------------------------------------------------------------
-
-    def app(self) -> web.Application:
-        """A new aiohttp application serving this simulator's state."""
-        app = web.Application(middlewares=[self._middleware])
+    def routes(self, sim: Simulator) -> Iterable[tuple[str, str, Handler]]:
+        """The list endpoints, then the single-record ones."""
         for path, (resource, filters) in _LISTS.items():
-            app.router.add_get(path, self._list_handler(resource, filters))
+            yield "GET", path, self._list_handler(sim, resource, filters)
         for path, resource in _SINGLE.items():
-            app.router.add_get(path, self._single_handler(resource))
-        app.router.add_post("/_sim/mutate", self._sim_mutate)
-        app.router.add_get("/_sim/faults", self._sim_faults_get)
-        app.router.add_post("/_sim/faults", self._sim_faults_add)
-        app.router.add_delete("/_sim/faults", self._sim_faults_clear)
-        app.router.add_get("/_sim/stats", self._sim_stats)
-        app.router.add_delete("/_sim/stats", self._sim_stats_reset)
-        return app
+            yield "GET", path, self._single_handler(sim, resource)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host``:``port`` (0 picks a free port); returns the base URL."""
-        if self._runner is not None:
-            return self.url
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        bound_host, bound_port = runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
-        self._runner = runner
-        self._url = f"http://{shown}:{bound_port}"
-        log.info("sim.buildium.started", url=self._url, seed=self.seed, scale=self.scale)
-        return self._url
-
-    async def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-            log.info("sim.buildium.stopped", url=self._url)
-        self._url = None
-
-    async def __aenter__(self) -> BuildiumSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    # -- request pipeline -----------------------------------------------------
-
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if request.path.startswith("/_sim/"):
-            return await handler(request)
-        rate_limited = False
-        try:
-            response, rate_limited = await self._guarded(request, handler)
-        except _ApiError as error:
-            response = error.response()
-        except web.HTTPException as error:
-            response = _ApiError(
-                error.status, error.reason, error.reason.replace(" ", "")
-            ).response()
-        self.stats.record(request.path, response.status, rate_limited=rate_limited)
-        return response
-
-    async def _guarded(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> tuple[web.StreamResponse, bool]:
-        unmatched = request.match_info.http_exception
-        if unmatched is not None:
-            raise unmatched
-        if len(request.query_string) > _MAX_QUERY_STRING:
-            raise _ApiError(500, "The query string is too long.", "InternalServerError")
+    async def authenticate(self, request: web.Request) -> str:
+        """The client id, if both ``x-buildium-client-*`` headers match the account."""
         client_id = request.headers.get("x-buildium-client-id")
         secret = request.headers.get("x-buildium-client-secret")
         if (
             client_id != self.credentials["client_id"]
             or secret != self.credentials["client_secret"]
         ):
-            raise _ApiError(
+            raise SimError(
                 401,
                 "The API client ID and secret were not provided or are not valid.",
-                "Unauthorized",
+                code="Unauthorized",
             )
-        if not self.limiter.allow(client_id):
-            error = _ApiError(
-                429, "Too many requests. Retry after a short interval.", "TooManyRequests"
-            )
-            return error.response(), True
-        fault = self.faults.take(request.path)
-        if fault is not None:
-            if fault.kind is FaultKind.RATE_LIMITED:
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = format_retry_after(fault.retry_after)
-                error = _ApiError(
-                    429, "Too many requests. Retry after a short interval.", "TooManyRequests"
-                )
-                return error.response(headers), False
-            if fault.kind is FaultKind.SERVER_ERROR:
-                raise _ApiError(500, "An unexpected error occurred.", "InternalServerError")
-            if fault.kind is FaultKind.SLOW:
-                await asyncio.sleep(fault.delay)
-            request[_FAULT] = fault
-        response = await handler(request)
-        if (
-            fault is not None
-            and fault.kind is FaultKind.TRUNCATE
-            and isinstance(response, web.Response)
-        ):
-            body = response.body
-            if isinstance(body, bytes):
-                headers = {k: v for k, v in response.headers.items() if k != "Content-Length"}
-                return web.Response(
-                    status=response.status, body=truncate_body(body), headers=headers
-                ), False
-        return response, False
+        return self.credentials["client_id"]
+
+    def error(self, error: SimError, headers: Mapping[str, str] | None = None) -> web.Response:
+        """An ``ApiErrorResponse``: ``UserMessage``, ``ErrorCode`` and ``Errors`` (key/value)."""
+        body = {
+            "UserMessage": error.message,
+            "ErrorCode": error.code or _error_code(error.status),
+            "Errors": [{"Key": key, "Value": value} for key, value in error.details],
+        }
+        return json_response(body, status=error.status, headers=headers)
+
+    def query_too_long(self) -> SimError:
+        """Buildium documents a 500 for query strings over 4096 characters."""
+        return SimError(500, "The query string is too long.", code="InternalServerError")
+
+    def throttled(self, retry_after: float | None) -> SimError:
+        """Buildium's 429 body (it sends no rate-limit headers)."""
+        return SimError(
+            429, "Too many requests. Retry after a short interval.", code="TooManyRequests"
+        )
+
+    def corrupt(self, model: str, records: list[Record]) -> list[Record]:
+        """A copy of ``records`` with two broken: a string ``Id``, and a bad date or amount."""
+        out = list(records)
+        if out:
+            out[0] = {**out[0], "Id": "not-a-number"}
+        if len(out) >= 2:
+            i = len(out) // 2
+            path, bad = _CORRUPTIONS[_resource(model)]
+            record = dict(out[i])
+            if len(path) == 1:
+                record[path[0]] = bad
+            else:
+                record[path[0]] = {**(record.get(path[0]) or {}), path[1]: bad}
+            out[i] = record
+        return out
 
     def _list_handler(
-        self, resource: str, filters: frozenset[str]
+        self, sim: Simulator, resource: str, filters: frozenset[str]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            return self._list(request, resource, filters)
+            return self._list(sim, request, resource, filters)
 
         return handle
 
-    def _single_handler(self, resource: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _single_handler(
+        self, sim: Simulator, resource: str
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            return self._single(request, resource)
+            return self._single(sim, request, resource)
 
         return handle
 
-    def _list(self, request: web.Request, resource: str, filters: frozenset[str]) -> web.Response:
+    def _list(
+        self, sim: Simulator, request: web.Request, resource: str, filters: frozenset[str]
+    ) -> web.Response:
         query = request.query
         for key in query:
             if key.lower() in ("limit", "offset") and key not in ("limit", "offset"):
                 # Documented: these names are case-sensitive, and a miscased one is a 404.
-                raise _ApiError(404, "The requested resource was not found.", "NotFound")
+                raise _not_found()
         offset = _parse_int(query, "offset", 0, 0, 2**31 - 1)
         limit = _parse_int(query, "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
-        list_query = self._parse_filters(query, filters)
+        list_query = _parse_filters(query, filters)
         order = self._parse_orderby(resource, query.get("orderby"))
-        fault = request.get(_FAULT)
-        kind = None if fault is None else fault.kind
-        if fault is not None and kind is FaultKind.DRIFT:
-            # After validation: a refused request changes nothing.
-            self._drift(resource, fault)
+        model = MODEL_OF[resource]
+        # After validation: a refused request changes nothing.
+        sim.drift(request, model)
         selection = self.store.select(resource, list_query, order)
-        total = len(selection)
-        if kind is FaultKind.REPEAT:
-            offset = 0
-        records = self.store.get_many(resource, selection.page(offset, limit))
-        if kind is FaultKind.EMPTY:
-            records = []
-        elif kind is FaultKind.MALFORMED:
-            records = _corrupt(resource, records)
-        elif kind is FaultKind.SHORT:
-            records = short_page(records)
-        if fault is not None:
-            total = fault.announced_total(total)
-        return web.Response(
-            body=orjson.dumps(records),
-            headers={"Content-Type": _JSON, "X-Total-Count": str(total)},
-        )
+        listing = _Listing(self.store, resource, selection)
+        records, total = sim.page(request, model, listing, offset, limit, _as_is)
+        return json_response(records, headers={"X-Total-Count": str(total)})
 
-    def _single(self, request: web.Request, resource: str) -> web.Response:
-        fault = request.get(_FAULT)
-        kind = None if fault is None else fault.kind
-        if fault is not None and kind is FaultKind.DRIFT:
-            self._drift(resource, fault)
+    def _single(self, sim: Simulator, request: web.Request, resource: str) -> web.Response:
+        sim.drift(request, MODEL_OF[resource])
         record = self.store.get(resource, int(request.match_info["id"]))
         if record is None:
-            raise _ApiError(404, "The requested resource was not found.", "NotFound")
+            raise _not_found()
+        fault: Fault | None = sim.fault_of(request)
+        kind = None if fault is None else fault.kind
         body: Record = record
         if kind is FaultKind.EMPTY:
             body = {}
         elif kind is FaultKind.MALFORMED:
             body = {**record, "Id": "not-a-number"}
-        return web.Response(body=orjson.dumps(body), headers={"Content-Type": _JSON})
-
-    def _drift(self, resource: str, fault: Fault) -> None:
-        changed = self.mutate(resource, create=fault.create, delete=fault.delete)
-        log.debug(
-            "sim.buildium.drift",
-            resource=resource,
-            created=len(changed["created"]),
-            deleted=len(changed["deleted"]),
-        )
-
-    @staticmethod
-    def _parse_filters(query: MultiMapping[str], filters: frozenset[str]) -> ListQuery:
-        def when(name: str) -> int | None:
-            raw = query.get(name)
-            return None if raw is None or raw == "" else _parse_datetime(name, raw)
-
-        values: dict[str, Any] = {}
-        if "updated" in filters:
-            values["updated_from"] = when("lastupdatedfrom")
-            values["updated_to"] = when("lastupdatedto")
-        if "created" in filters:
-            values["created_from"] = when("createddatetimefrom")
-            values["created_to"] = when("createddatetimeto")
-        if "property" in filters and "propertyids" in query:
-            ids: set[int] = set()
-            for raw in query.getall("propertyids"):
-                for part in (p.strip() for p in raw.split(",")):
-                    if not part:
-                        continue
-                    if _INTEGER.fullmatch(part) is None:
-                        raise _bad_request("propertyids", f"'{part}' is not a valid integer.")
-                    ids.add(int(part))
-            if ids:
-                values["property_ids"] = tuple(sorted(ids))
-        if "status" in filters and query.get("status"):
-            status = query["status"].strip().lower()
-            if status not in ("active", "inactive"):
-                raise _bad_request("status", "status must be Active or InActive.")
-            values["active"] = status == "active"
-        return ListQuery(**values)
+        return json_response(body)
 
     def _parse_orderby(self, resource: str, raw: str | None) -> list[OrderTerm]:
         if raw is None or not raw.strip():
@@ -531,84 +413,96 @@ class BuildiumSimulator:
             terms.append((path, direction == "desc"))
         return terms
 
-    # -- control plane --------------------------------------------------------
+    # -- data -------------------------------------------------------------------
 
-    async def _json_body(self, request: web.Request) -> Any:
-        try:
-            return await request.json(loads=orjson.loads)
-        except ValueError:
-            raise _control_error("body must be JSON") from None
+    def x_id(self, model: str, entity_id: int) -> str:
+        """Buildium's ids are the store's integer ids."""
+        return str(entity_id)
 
-    async def _sim_mutate(self, request: web.Request) -> web.Response:
-        body = await self._json_body(request)
-        if not isinstance(body, dict):
-            raise _control_error("body must be a JSON object")
-        model = body.get("model")
-        if model not in RESOURCES:
-            raise _control_error(f"model must be one of {', '.join(RESOURCES)}")
-        amounts: dict[str, int] = {}
-        for key in ("create", "update", "delete"):
-            value = body.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _control_error(f"{key} must be an integer >= 0")
-            amounts[key] = value
-        result = self.mutate(str(model), **amounts)
-        return _control_json({"model": model, **result, "counts": self.counts()})
+    def models(self) -> Sequence[str]:
+        """The unified models the Buildium connector reads."""
+        return tuple(MODEL_OF.values())
 
-    async def _sim_faults_get(self, request: web.Request) -> web.Response:
-        return _control_json({"faults": self.faults.pending()})
+    def mutable_models(self) -> Sequence[str]:
+        """Buildium's resource names, then the unified names mapped to them."""
+        return tuple(_RESOURCE_OF)
 
-    async def _sim_faults_add(self, request: web.Request) -> web.Response:
-        body = await self._json_body(request)
-        items = body if isinstance(body, list) else [body]
-        try:
-            faults = [Fault.from_mapping(item) for item in items if isinstance(item, dict)]
-        except ValueError as error:
-            raise _control_error(str(error)) from None
-        if len(faults) != len(items):
-            raise _control_error("body must be a fault object or a list of them")
-        for fault in faults:
-            self.faults.add(fault)
-        return _control_json({"faults": self.faults.pending()})
+    def mutate(
+        self, model: str, *, create: int, update: int, delete: int, now: int
+    ) -> dict[str, list[Any]]:
+        """Change the store's records of ``model`` (a resource or unified name).
 
-    async def _sim_faults_clear(self, request: web.Request) -> web.Response:
-        self.clear_faults()
-        return _control_json({"faults": []})
+        Updates change a visible field and set the last-updated time to
+        ``now``; creates get ids above every existing one.
+        """
+        resource = _resource(model)
+        changed = self.store.mutate(resource, create=create, update=update, delete=delete, now=now)
+        self._deleted[resource].extend(changed["deleted"])
+        return dict(changed)
 
-    async def _sim_stats(self, request: web.Request) -> web.Response:
-        return _control_json(self.stats_snapshot())
+    def counts(self) -> dict[str, int]:
+        """Live records per Buildium resource name."""
+        return self.store.counts()
 
-    async def _sim_stats_reset(self, request: web.Request) -> web.Response:
-        self.stats.reset()
-        self.faults.served.clear()
-        return _control_json(self.stats_snapshot())
+    def truth(self) -> dict[str, dict[str, list[str]]]:
+        """Per unified model, the live ids and those deleted since start, in id order.
 
+        Lists every live id: O(records), fine up to some 100,000 units, not
+        for the largest scales. Employees are the users of type Staff only,
+        as the connector lists them.
+        """
+        out: dict[str, dict[str, list[str]]] = {}
+        for resource, model in MODEL_OF.items():
+            selection = self.store.select(resource, ListQuery())
+            live = selection.page(0, len(selection))
+            deleted = sorted(self._deleted[resource])
+            if resource == "users":
+                live = [i for i in live if self._is_staff(i)]
+                deleted = [i for i in deleted if self._is_staff(i)]
+            out[model] = {
+                "live": [self.x_id(model, i) for i in live],
+                "deleted": [self.x_id(model, i) for i in deleted],
+            }
+        return out
 
-def _control_json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), headers={"Content-Type": _JSON})
-
-
-def _control_error(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=orjson.dumps({"error": message}).decode(), content_type="application/json"
-    )
+    def _is_staff(self, user_id: int) -> bool:
+        # From the generator, which also knows deleted users: updates never
+        # change a user's types.
+        record = self.store.data.record("users", user_id - FIRST_ID["users"])
+        return _EMPLOYEE_TYPE in (record.get("UserTypes") or ())
 
 
-def _corrupt(resource: str, records: list[Record]) -> list[Record]:
-    """A copy of ``records`` with two broken: a string ``Id``, and a bad date or amount."""
-    out = list(records)
-    if out:
-        out[0] = {**out[0], "Id": "not-a-number"}
-    if len(out) >= 2:
-        i = len(out) // 2
-        path, bad = _CORRUPTIONS[resource]
-        record = dict(out[i])
-        if len(path) == 1:
-            record[path[0]] = bad
-        else:
-            record[path[0]] = {**(record.get(path[0]) or {}), path[1]: bad}
-        out[i] = record
-    return out
+class BuildiumSimulator(Simulator):
+    """A fake Buildium account served over HTTP.
+
+    ``scale`` is the number of rental units (other counts follow from it,
+    see :class:`~syncd.sim.buildium_data.BuildiumData`); the same ``seed``
+    and ``scale`` always serve the same bytes. ``rate_limit`` is requests
+    per second per client id (None: the documented 10; 0: none).
+    ``faults`` are queued as if added with :meth:`add_fault`. ``store`` is
+    the data served.
+    """
+
+    renderer: BuildiumRenderer
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        scale: int = 100,
+        credentials: Mapping[str, str] | None = None,
+        rate_limit: float | None = None,
+        faults: Iterable[Fault | Mapping[str, Any]] = (),
+    ) -> None:
+        super().__init__(
+            BuildiumRenderer,
+            seed=seed,
+            scale=scale,
+            credentials=credentials,
+            rate_limit=rate_limit,
+            faults=faults,
+        )
+        self.store: BuildiumStore = self.renderer.store
 
 
 async def run_buildium_simulator(
@@ -627,9 +521,4 @@ async def run_buildium_simulator(
     accepts, as soon as the server listens.
     """
     sim = BuildiumSimulator(seed=seed, scale=scale, credentials=credentials, rate_limit=rate_limit)
-    url = await sim.start(host, port)
-    try:
-        on_ready(url, dict(sim.credentials))
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    await serve_forever(sim, host=host, port=port, on_ready=on_ready)

@@ -32,11 +32,14 @@ async def running_simulator(
     seed, scale = option.get("seed", 0), option.get("scale", 100)
     if not isinstance(seed, int) or not isinstance(scale, int) or scale < 0:
         raise ConfigError("needs integer seed and scale >= 0", field=SIMULATOR_OPTION)
-    if vendor.upper() != "BUILDIUM":
-        raise ConfigError(f"no simulator for {vendor}", field=SIMULATOR_OPTION)
-    from syncd.sim.buildium import BuildiumSimulator
+    from syncd.sim.registry import get_renderer
+    from syncd.sim.server import Simulator
 
-    sim = BuildiumSimulator(seed=seed, scale=scale, credentials=dict(credentials))
+    try:
+        renderer = get_renderer(vendor)
+    except ConfigError:
+        raise ConfigError(f"no simulator for {vendor}", field=SIMULATOR_OPTION) from None
+    sim = Simulator(renderer, seed=seed, scale=scale, credentials=dict(credentials))
     url = await sim.start("127.0.0.1", 0)
     try:
         yield url

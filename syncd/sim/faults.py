@@ -295,14 +295,34 @@ class RateLimiter:
         window.append(now)
         return True
 
+    def state(self, key: str) -> tuple[int, int, float]:
+        """``(capacity, remaining, seconds until a slot frees)`` of ``key``'s window now.
+
+        For rate-limit headers (``X-RateLimit-Limit``/``-Remaining``/``-Reset``);
+        a disabled limit reports ``(0, 0, 0.0)``.
+        """
+        if self._rate <= 0:
+            return (0, 0, 0.0)
+        now = self._clock()
+        window = self._windows.get(key) or deque()
+        live = [t for t in window if t > now - self._window]
+        reset = (live[0] + self._window - now) if live else 0.0
+        return (self._capacity, max(0, self._capacity - len(live)), max(0.0, reset))
+
 
 class RequestStats:
     """Counts of the requests a simulator served, by path and by status."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self._clock = clock
         self.by_path: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
         self.rate_limited = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        # Requests of the last second, for the busiest second seen.
+        self._recent: deque[float] = deque()
+        self.peak_per_second = 0
 
     def record(self, path: str, status: int, *, rate_limited: bool = False) -> None:
         """Count one response."""
@@ -310,12 +330,22 @@ class RequestStats:
         self.by_status[status] += 1
         if rate_limited:
             self.rate_limited += 1
+        now = self._clock()
+        self.first_at = now if self.first_at is None else self.first_at
+        self.last_at = now
+        self._recent.append(now)
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        self.peak_per_second = max(self.peak_per_second, len(self._recent))
 
     def reset(self) -> None:
         """Forget every count."""
         self.by_path.clear()
         self.by_status.clear()
         self.rate_limited = 0
+        self.first_at = self.last_at = None
+        self._recent.clear()
+        self.peak_per_second = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The counts as a JSON-ready object.
@@ -329,6 +359,11 @@ class RequestStats:
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "429s": self.by_status.get(429, 0),
             "rate_limited": self.rate_limited,
+            # Epoch seconds of the first and last request, and the most
+            # requests answered within any one second: the pace a client kept.
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+            "peak_per_second": self.peak_per_second,
         }
 
 

@@ -182,6 +182,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def running_owners(self, integration_id: str) -> set[str]:
+        """Owners of an integration's RUNNING runs (roots too, however old their heartbeat)."""
+
+    @abc.abstractmethod
     async def heartbeat_run(self, run_id: str) -> None:
         """Mark a run as alive (``start_run`` and every stored page do it too)."""
 

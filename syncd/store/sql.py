@@ -588,6 +588,19 @@ class SqlStore(Store):
         # This process's own runs that it no longer runs are orphans, not rivals.
         return [r for r in runs if owner is None or r.owner != owner or r.id in live]
 
+    async def running_owners(self, integration_id: str) -> set[str]:
+        query = (
+            select(sync_runs.c.owner)
+            .where(
+                sync_runs.c.integration_id == integration_id,
+                sync_runs.c.status == RunStatus.RUNNING.value,
+                sync_runs.c.owner.is_not(None),
+            )
+            .distinct()
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            return {str(owner) for (owner,) in await conn.execute(query)}
+
     async def _active_run(
         self, integration_id: str, model: str | None
     ) -> tuple[str, datetime] | None:

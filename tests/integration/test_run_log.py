@@ -361,3 +361,23 @@ async def test_a_run_cut_off_from_postgresql_does_not_block_the_next(
             assert "its own process lost it" in (runs[old.id].error or "")
     finally:
         await store.close()
+
+
+async def test_a_process_killed_between_two_models_leaves_no_root_running(
+    store: SqlStore, integ: Integration
+) -> None:
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = f"{socket.gethostname()}-{proc.pid}-abcdef"
+    # Its last model run had ended: only the root was still RUNNING.
+    root = await store.start_run(
+        integration=integ, model=None, mode=SyncMode.FULL, trigger="manual", owner=dead
+    )
+    assert await store.running_owners(integ.id) == {dead}
+    report = await Runner(store).run(integ, models=["units"])
+    assert report.ok, report.error
+    assert await store.running_owners(integ.id) == set()
+    runs = {r.id: r for r in await store.list_runs(integration_id=integ.id)}
+    assert runs[root].status is RunStatus.FAILED and "abandoned" in (runs[root].error or "")

@@ -945,3 +945,98 @@ def test_range_selection_matches_a_plain_list() -> None:
             assert selection.page(offset, limit) == expected[offset : offset + limit]
             down = selection.with_order(descending=True)
             assert down.page(offset, limit) == expected[::-1][offset : offset + limit]
+
+
+# -- truth and unified model names ------------------------------------------------
+
+UNIFIED = {
+    "properties": "/v1/rentals",
+    "units": "/v1/rentals/units",
+    "residents": "/v1/leases/tenants",
+    "leases": "/v1/leases",
+    "leads": "/v1/applicants",
+    "employees": "/v1/users",
+}
+
+
+async def _truth(http: aiohttp.ClientSession, sim: BuildiumSimulator) -> dict[str, Any]:
+    async with http.get(sim.url + "/_sim/truth") as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+    assert body["vendor"] == "buildium"
+    assert body["models"] == sim.truth()
+    models: dict[str, Any] = body["models"]
+    return models
+
+
+async def test_truth_lists_what_the_endpoints_list(
+    sim: BuildiumSimulator, http: aiohttp.ClientSession
+) -> None:
+    truth = await _truth(http, sim)
+    assert sorted(truth) == sorted(UNIFIED)
+    for model, path in UNIFIED.items():
+        listed = await _all_ids(http, sim, path)
+        assert truth[model]["live"] == [str(i) for i in listed], model
+        assert truth[model]["deleted"] == [], model
+    assert len(truth["units"]["live"]) == 230
+
+
+async def test_truth_after_mutations(sim: BuildiumSimulator, http: aiohttp.ClientSession) -> None:
+    changes = {
+        "properties": sim.mutate("rentals", create=2, delete=3),
+        "units": sim.mutate("units", create=1, update=2, delete=4),
+        "residents": sim.mutate("residents", create=3, delete=2),
+        "leases": sim.mutate("leases", delete=1),
+        "leads": sim.mutate("leads", create=1),
+        "employees": sim.mutate("users", create=1, delete=2),
+    }
+    truth = await _truth(http, sim)
+    for model, changed in changes.items():
+        live, deleted = truth[model]["live"], truth[model]["deleted"]
+        assert {str(i) for i in changed["created"]} <= set(live), model
+        assert deleted == [str(i) for i in sorted(changed["deleted"])], model
+        assert not set(deleted) & set(live), model
+        assert live == [str(i) for i in await _all_ids(http, sim, UNIFIED[model])], model
+
+    # A record created and then deleted is still reported as deleted.
+    created = sim.mutate("employees", create=2)["created"]
+    sim.mutate("employees", delete=1000)
+    employees = (await _truth(http, sim))["employees"]
+    assert employees["live"] == []
+    assert {str(i) for i in created} <= set(employees["deleted"])
+    assert len(employees["deleted"]) == 5 + 1 + 2
+
+
+async def test_mutate_takes_unified_names(
+    sim: BuildiumSimulator, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        sim.url + "/_sim/mutate", json={"model": "residents", "create": 2, "delete": 1}
+    ) as r:
+        assert r.status == 200
+        body = await r.json()
+    assert body["model"] == "residents"
+    assert len(body["created"]) == 2
+    assert len(body["deleted"]) == 1
+    assert body["counts"]["tenants"] == 276 + 2 - 1
+    for tenant_id in body["created"]:
+        assert (await _get(http, sim, f"/v1/leases/tenants/{tenant_id}")).status == 200
+    assert (await _get(http, sim, f"/v1/leases/tenants/{body['deleted'][0]}")).status == 404
+
+    for unified, resource in (
+        ("properties", "rentals"),
+        ("leads", "applicants"),
+        ("employees", "users"),
+    ):
+        before = sim.counts()[resource]
+        async with http.post(sim.url + "/_sim/mutate", json={"model": unified, "create": 1}) as r:
+            assert r.status == 200
+            assert (await r.json())["counts"][resource] == before + 1, unified
+    assert len(sim.mutate("employees", update=2)["updated"]) == 2
+
+    async with http.post(sim.url + "/_sim/mutate", json={"model": "owners"}) as r:
+        assert r.status == 400
+        message = (await r.json())["error"]
+    assert "rentals" in message and "properties" in message
+    with pytest.raises(ValueError, match="properties"):
+        sim.mutate("owners", create=1)

@@ -566,7 +566,7 @@ def test_format_timestamp() -> None:
 
 
 def test_registry() -> None:
-    assert known_vendors() == ("BUILDIUM",)
+    assert known_vendors() == ("BUILDIUM", "PROPERTYWARE", "RENTMANAGER", "RESMAN")
     assert get_connector_class("buildium") is BuildiumConnector
     assert get_connector_class("BUILDIUM") is BuildiumConnector
     with pytest.raises(ConfigError, match="BUILDIUM"):

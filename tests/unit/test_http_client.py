@@ -16,8 +16,15 @@ import pytest
 import structlog
 from aiohttp import web
 
+from syncd.connectors.auth import BasicAuth, HeaderAuth, TokenAuth, parse_login_token
 from syncd.connectors.base import ConnectorOptions, ConnectorStats
-from syncd.connectors.http import JsonHttpClient, JsonResponse, parse_retry_after
+from syncd.connectors.http import (
+    JsonHttpClient,
+    JsonResponse,
+    parse_rate_limit,
+    parse_rate_limit_reset,
+    parse_retry_after,
+)
 from syncd.errors import (
     AuthenticationError,
     ConnectorError,
@@ -519,3 +526,367 @@ def test_parse_retry_after_future_date() -> None:
     now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
     header = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after(header, now=now.timestamp()) == pytest.approx(30.0)
+
+
+# -- auth: session tokens, renewal after 401, no credentials on the login ------------
+
+TOKEN_HEADER = "X-RM12Api-ApiToken"
+LOGIN_PATH = "/Authentication/AuthorizeUser"
+
+
+class TokenServer:
+    """A PMS with a login that hands out tok-1, tok-2, …; other paths need a valid token.
+
+    ``gate``, when set, holds every login until the test opens it;
+    ``refuse_login`` answers the login with 401; ``valid`` is the set of
+    tokens accepted (clearing it expires the session).
+    """
+
+    def __init__(self) -> None:
+        self.logins = 0
+        self.valid: set[str] = set()
+        self.gate: anyio.Event | None = None
+        self.login_started = anyio.Event()
+        self.refuse_login = False
+        self.reject_every_token = False
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == LOGIN_PATH:
+            self.logins += 1
+            self.login_started.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.refuse_login:
+                return json_response({"Message": "invalid user name or password"}, status=401)
+            token = f"tok-{self.logins}"
+            self.valid = {token}
+            return json_response(token)  # a quoted JSON string, as Rent Manager sends
+        token = request.headers.get(TOKEN_HEADER)
+        if self.reject_every_token or token not in self.valid:
+            return json_response({"Message": "token expired"}, status=401)
+        return json_response({"ok": True, "token": token})
+
+
+def token_client(url: str, **overrides: Any) -> tuple[JsonHttpClient, TokenAuth]:
+    async def login() -> str:
+        response = await http.request(
+            "POST",
+            LOGIN_PATH,
+            json={"Username": "api-user", "Password": "pw-s3cret", "LocationID": 1},
+            authenticate=False,
+            idempotent=True,
+        )
+        return parse_login_token(response.body, where=f"POST {LOGIN_PATH}")
+
+    auth = TokenAuth(login, header=TOKEN_HEADER)
+    http = JsonHttpClient(url, options=options(**overrides), auth=auth)
+    return http, auth
+
+
+async def test_token_login_once_then_the_token_on_every_request(serve: Serve) -> None:
+    pms = TokenServer()
+    server = await serve(pms.handle)
+    http, auth = token_client(server.url)
+    async with http:
+        first = await http.get("/Tenants")
+        second = await http.get("/Units")
+    assert first.body == {"ok": True, "token": "tok-1"}
+    assert second.body == {"ok": True, "token": "tok-1"}
+    assert [seen.path for seen in server.seen] == [LOGIN_PATH, "/Tenants", "/Units"]
+    login = server.seen[0]
+    # The login itself carries no token, only its JSON body.
+    assert TOKEN_HEADER not in login.headers
+    assert orjson.loads(login.body)["Username"] == "api-user"
+    assert all(seen.headers[TOKEN_HEADER] == "tok-1" for seen in server.seen[1:])
+    assert auth.logins == 1
+
+
+async def test_an_expired_token_is_renewed_once_and_the_request_repeated(serve: Serve) -> None:
+    pms = TokenServer()
+    server = await serve(pms.handle)
+    http, auth = token_client(server.url, max_attempts=1)
+    async with http:
+        await http.get("/Tenants")
+        pms.valid.clear()  # the session expired on the PMS
+        # A POST too: a 401 means the PMS did not act on it.
+        response = await http.request("POST", "/Prospects", json=[{"FirstName": "Ann"}])
+    assert response.body == {"ok": True, "token": "tok-2"}
+    assert [(seen.path, seen.headers.get(TOKEN_HEADER)) for seen in server.seen] == [
+        (LOGIN_PATH, None),
+        ("/Tenants", "tok-1"),
+        ("/Prospects", "tok-1"),
+        (LOGIN_PATH, None),
+        ("/Prospects", "tok-2"),
+    ]
+    assert auth.logins == 2
+    # The repeat after renewal is not a retry of a transient fault.
+    assert http.stats.retries == 0
+
+
+async def test_a_401_after_renewal_raises_authentication_error(serve: Serve) -> None:
+    pms = TokenServer()
+    pms.reject_every_token = True
+    server = await serve(pms.handle)
+    http, _ = token_client(server.url)
+    async with http:
+        with pytest.raises(AuthenticationError, match="token expired") as info:
+            await http.get("/Tenants")
+    assert info.value.status == 401
+    assert [seen.path for seen in server.seen] == [LOGIN_PATH, "/Tenants", LOGIN_PATH, "/Tenants"]
+
+
+async def test_a_refused_login_raises_and_is_not_repeated(serve: Serve) -> None:
+    pms = TokenServer()
+    pms.refuse_login = True
+    server = await serve(pms.handle)
+    http, _ = token_client(server.url)
+    async with http:
+        with pytest.raises(AuthenticationError, match="invalid user name or password"):
+            await http.get("/Tenants")
+        with pytest.raises(AuthenticationError, match="invalid user name or password"):
+            await http.get("/Units")
+    # One refused login, no data request: a wrong password is not tried twice.
+    assert [seen.path for seen in server.seen] == [LOGIN_PATH]
+
+
+async def test_concurrent_first_requests_log_in_once(serve: Serve) -> None:
+    pms = TokenServer()
+    pms.gate = anyio.Event()
+    server = await serve(pms.handle)
+    http, auth = token_client(server.url, concurrency=10)
+    bodies: list[Any] = []
+
+    async def get(path: str) -> None:
+        bodies.append((await http.get(path)).body)
+
+    async with http, anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(get, f"/Tenants/{i}")
+        await pms.login_started.wait()
+        # Every request is parked behind the one login now in flight.
+        await anyio.wait_all_tasks_blocked()
+        pms.gate.set()
+    assert pms.logins == 1 and auth.logins == 1
+    assert bodies == [{"ok": True, "token": "tok-1"}] * 10
+
+
+async def test_concurrent_401s_renew_the_token_once(serve: Serve) -> None:
+    pms = TokenServer()
+    server = await serve(pms.handle)
+    http, auth = token_client(server.url, concurrency=6)
+    bodies: list[Any] = []
+
+    async def get(path: str) -> None:
+        bodies.append((await http.get(path)).body)
+
+    async with http:
+        await http.get("/warm-up")
+        pms.valid.clear()
+        pms.gate = anyio.Event()
+        pms.login_started = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+                tg.start_soon(get, f"/Units/{i}")
+            await pms.login_started.wait()
+            await anyio.wait_all_tasks_blocked()
+            pms.gate.set()
+    assert pms.logins == 2 and auth.logins == 2
+    assert bodies == [{"ok": True, "token": "tok-2"}] * 6
+
+
+async def test_authenticate_false_sends_no_credentials(serve: Serve) -> None:
+    server = await serve(script(ok()))
+    async with client(server.url, headers={"x-client-secret": "s3cr3t"}) as http:
+        await http.request("POST", "/login", json={}, authenticate=False)
+        await http.get("/x")
+    assert "x-client-secret" not in server.seen[0].headers
+    assert server.seen[1].headers["x-client-secret"] == "s3cr3t"
+
+
+async def test_authenticate_false_does_not_log_in(serve: Serve) -> None:
+    server = await serve(script(ok()))
+    http, auth = token_client(server.url)
+    async with http:
+        await http.request("GET", "/status", authenticate=False)
+    assert auth.logins == 0
+    assert [seen.path for seen in server.seen] == ["/status"]
+    assert TOKEN_HEADER not in server.seen[0].headers
+
+
+async def test_basic_auth_with_extra_headers(serve: Serve) -> None:
+    server = await serve(script(status(401, {"message": "bad key"})))
+    auth = BasicAuth("partner", "key-123", extra_headers={"ResMan-Account-Id": "400"})
+    async with JsonHttpClient(server.url, options=options(), auth=auth) as http:
+        with pytest.raises(AuthenticationError, match="bad key"):
+            await http.get("/Properties")
+    (seen,) = server.seen  # fixed credentials: a 401 is final
+    assert seen.headers["Authorization"].startswith("Basic ")
+    assert seen.headers["ResMan-Account-Id"] == "400"
+
+
+def test_headers_and_auth_together_are_an_error() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        JsonHttpClient(
+            "http://127.0.0.1:1", options=options(), headers={"a": "b"}, auth=HeaderAuth({})
+        )
+
+
+async def test_secrets_and_tokens_are_not_logged(serve: Serve) -> None:
+    pms = TokenServer()
+    server = await serve(pms.handle)
+    http, _ = token_client(server.url)
+    with structlog.testing.capture_logs() as logs:
+        async with http:
+            await http.get("/Tenants")
+            pms.valid.clear()
+            await http.get("/Tenants")
+    events = [entry["event"] for entry in logs]
+    assert "pms.auth.renewed" in events
+    assert events.count("pms.auth.login") == 2
+    assert "tok-" not in repr(logs) and "pw-s3cret" not in repr(logs)
+
+
+# -- form bodies ---------------------------------------------------------------------
+
+
+async def test_form_post_is_form_encoded(serve: Serve) -> None:
+    server = await serve(script(ok({"Employees": []})))
+    form = {"IntegrationPartnerID": "p-1", "ApiKey": "k&=y", "PropertyID": 7}
+    async with client(server.url) as http:
+        response = await http.request("POST", "/Leasing/GetEmployees", form=form)
+    assert response.body == {"Employees": []}
+    (seen,) = server.seen
+    assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert seen.body == b"IntegrationPartnerID=p-1&ApiKey=k%26%3Dy&PropertyID=7"
+
+
+async def test_an_idempotent_form_post_is_retried_a_plain_one_is_not(serve: Serve) -> None:
+    server = await serve(script(status(503), ok()))
+    async with client(server.url) as http:
+        await http.request("POST", "/MITS/GetMarketing4_0", form={"a": "1"}, idempotent=True)
+    assert len(server.seen) == 2
+    assert server.seen[1].body == b"a=1"
+    server = await serve(script(status(503), ok()))
+    async with client(server.url) as http:
+        with pytest.raises(PMSServerError):
+            await http.request("POST", "/MITS/PostLeadManagement4_0", form={"a": "1"})
+    assert len(server.seen) == 1
+
+
+async def test_json_and_form_together_are_an_error(serve: Serve) -> None:
+    server = await serve(script(ok()))
+    async with client(server.url) as http:
+        with pytest.raises(ValueError, match="not both"):
+            await http.request("POST", "/x", json={}, form={})
+    assert server.seen == []
+
+
+# -- the PMS's own rate-limit headers ---------------------------------------------------
+
+
+async def test_an_exhausted_rate_limit_pauses_the_bucket_until_reset(serve: Serve) -> None:
+    exhausted = ok(**{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0.8"})
+    server = await serve(script(exhausted, ok()))
+    async with client(server.url) as http:
+        with structlog.testing.capture_logs() as logs:
+            await http.get("/a")
+        left = http.bucket.paused_for
+        assert 0 < left <= 0.8
+        started = time.monotonic()
+        await http.get("/b")
+        waited = time.monotonic() - started
+    assert waited >= left - 0.05
+    (entry,) = [e for e in logs if e["event"] == "pms.rate_limit.exhausted"]
+    assert entry["remaining"] == "0"
+    assert entry["reset_seconds"] == pytest.approx(0.8)
+    # Nothing was refused: no 429, no retry.
+    assert http.stats == ConnectorStats(requests=2, retries=0, throttled=0)
+
+
+async def test_rate_limit_headers_on_an_error_answer_pause_too(serve: Serve) -> None:
+    server = await serve(
+        script(status(404, **{"RateLimit-Remaining": "0", "RateLimit-Reset": "5"}))
+    )
+    async with client(server.url) as http:
+        with pytest.raises(PMSNotFound):
+            await http.get("/gone")
+        assert http.bucket.paused_for > 4
+
+
+async def test_a_remaining_budget_does_not_pause(serve: Serve) -> None:
+    server = await serve(script(ok(**{"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "60"})))
+    async with client(server.url) as http:
+        await http.get("/a")
+        assert http.bucket.paused_for == 0
+
+
+async def test_a_far_reset_pauses_no_longer_than_the_rate_limit_wait(serve: Serve) -> None:
+    server = await serve(script(ok(**{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3600"})))
+    async with client(server.url, rate_limit_wait=2.0) as http:
+        await http.get("/a")
+        assert 1.0 < http.bucket.paused_for <= 2.0
+
+
+async def test_concurrent_exhausted_answers_log_one_pause(serve: Serve) -> None:
+    gate = anyio.Event()
+    arrived = 0
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 3:
+            gate.set()
+        await gate.wait()
+        return json_response({}, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"})
+
+    server = await serve(handler)
+    async with client(server.url) as http:
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(http.get, "/x")
+    assert [e["event"] for e in logs].count("pms.rate_limit.exhausted") == 1
+    assert len(server.seen) == 3
+
+
+NOW = 1_900_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "30"}, None),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}, 30.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "2.5"}, 2.5),
+        ({"X-RateLimit-Remaining": "-1", "X-RateLimit-Reset": "4"}, 4.0),
+        ({"X-RateLimit-Remaining": "0"}, 1.0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "soon"}, 1.0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 42)}, 42.0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) - 42)}, 0.0),
+        (
+            {
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": format_datetime(
+                    datetime.fromtimestamp(NOW + 20, UTC), usegmt=True
+                ),
+            },
+            20.0,
+        ),
+        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "7"}, 7.0),
+        ({"RateLimit-Remaining": "10, 0", "RateLimit-Reset": "3, 9"}, 9.0),
+        ({"X-RateLimit-Remaining": "lots"}, None),
+        ({"X-RateLimit-Remaining": "nan"}, None),
+    ],
+)
+def test_parse_rate_limit(headers: dict[str, str], expected: float | None) -> None:
+    result = parse_rate_limit(headers, now=NOW)
+    assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("12", 12.0), ("-3", 0.0), (str(int(NOW) + 5), 5.0), ("x", None)],
+)
+def test_parse_rate_limit_reset(value: str | None, expected: float | None) -> None:
+    assert parse_rate_limit_reset(value, now=NOW) == expected

@@ -194,3 +194,31 @@ def test_connector_options_must_be_finite() -> None:
         with pytest.raises(ConfigError, match="rate_limit_per_second"):
             connector_option("rate_limit_per_second", value)
     assert connector_option("page_size", "50") == 50
+
+
+def test_vendor_options_reach_the_connector(monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncd.connectors.buildium import BuildiumConnector
+    from syncd.domain import Environment, Integration
+    from syncd.runner import connector_options
+
+    with pytest.raises(ConfigError, match=r"connector\.region.*BUILDIUM has no option 'region'"):
+        apply_setting({}, JOBS, "connector.region", "eu")
+    monkeypatch.setattr(BuildiumConnector, "option_keys", {"region": "which data centre"})
+    opts = apply_setting({}, JOBS, "connector.region", "eu")
+    with pytest.raises(ConfigError, match="expected a single value"):
+        apply_setting({}, JOBS, "connector.region", "{a: 1}")
+    assert opts == {"connector": {"region": "eu"}}
+    # A settings file nests them the same way.
+    nested = apply_file({}, JOBS, {"connector": {"region": "us"}}, "acme.yaml")
+    assert nested == {"connector": {"region": "us"}}
+    integration = Integration(
+        id="i",
+        name="i",
+        vendor="BUILDIUM",
+        environment=Environment.SANDBOX,
+        enabled=True,
+        base_url=None,
+        credentials={},
+        options=opts,
+    )
+    assert dict(connector_options(JOBS, integration).extra) == {"region": "eu"}

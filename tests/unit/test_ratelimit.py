@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import anyio
 import pytest
 
-from syncd.connectors.ratelimit import TokenBucket
+from syncd.connectors import ratelimit
+from syncd.connectors.ratelimit import TokenBucket, bucket_key, shared_bucket
 
 
 class FakeClock:
@@ -137,3 +140,84 @@ async def test_real_clock_rate() -> None:
         await limiter.acquire()
     elapsed = time.monotonic() - started
     assert 0.18 <= elapsed < 0.6
+
+
+# -- buckets shared by every client of one credential -----------------------------
+
+
+def test_the_same_key_gives_the_same_bucket() -> None:
+    key = bucket_key("RENTMANAGER", "acme", "api-user")
+    first = shared_bucket(key, 8, burst=2)
+    assert shared_bucket(key, 8, burst=2) is first
+    other = shared_bucket(bucket_key("RENTMANAGER", "acme", "other-user"), 8, burst=2)
+    assert other is not first
+
+
+def test_the_lower_rate_and_burst_win() -> None:
+    key = bucket_key("RESMAN", "partner-1", "account-7")
+    bucket = shared_bucket(key, 10, burst=5)
+    shared_bucket(key, 4, burst=8)
+    assert (bucket.rate, bucket.capacity) == (4, 5)
+    shared_bucket(key, 20)  # a laxer limit loosens nothing
+    assert (bucket.rate, bucket.capacity) == (4, 5)
+    shared_bucket(key, 0)  # nor does an unlimited one
+    assert (bucket.rate, bucket.capacity) == (4, 5)
+    shared_bucket(key, 3)  # a default burst is one second's worth
+    assert (bucket.rate, bucket.capacity) == (3, 3)
+
+
+def test_an_unlimited_shared_bucket_takes_the_first_limit_asked() -> None:
+    key = bucket_key("BUILDIUM", "client-a")
+    bucket = shared_bucket(key, 0)
+    assert bucket.unlimited
+    shared_bucket(key, 10, burst=1)
+    assert not bucket.unlimited
+    assert (bucket.rate, bucket.capacity) == (10, 1)
+
+
+def test_the_registry_keeps_no_bucket_nobody_holds() -> None:
+    key = bucket_key("BUILDIUM", "short-lived")
+    bucket = shared_bucket(key, 5)
+    ref = weakref.ref(bucket)
+    del bucket
+    gc.collect()
+    assert ref() is None
+    assert key not in ratelimit._SHARED
+    assert shared_bucket(key, 3).rate == 3  # made anew, not tightened
+
+
+def test_bucket_keys_hide_the_identity() -> None:
+    key = bucket_key("rentmanager", "acme", "s3cret-password")
+    assert key.startswith("RENTMANAGER:")
+    assert "s3cret" not in key and "acme" not in key
+    assert key == bucket_key("RENTMANAGER", "acme", "s3cret-password")
+    # Parts are kept apart: ("ab", "c") is not ("a", "bc").
+    assert bucket_key("X", "ab", "c") != bucket_key("X", "a", "bc")
+    assert bucket_key("X", "a") != bucket_key("Y", "a")
+
+
+async def test_tighten_keeps_earned_tokens_up_to_the_new_burst() -> None:
+    limiter, clock = bucket(10, burst=10)
+    limiter.tighten(2, burst=3)
+    for _ in range(3):
+        await limiter.acquire()
+    assert clock.sleeps == []
+    await limiter.acquire()
+    assert sum(clock.sleeps) == pytest.approx(0.5)  # one token at 2 per second
+
+
+async def test_tighten_rejects_a_burst_below_one() -> None:
+    limiter, _ = bucket(10)
+    with pytest.raises(ValueError, match="burst"):
+        limiter.tighten(5, burst=0.5)
+
+
+async def test_paused_for_counts_down() -> None:
+    limiter, clock = bucket(10)
+    assert limiter.paused_for == 0
+    limiter.pause(2.0)
+    assert limiter.paused_for == pytest.approx(2.0)
+    clock.now += 1.5
+    assert limiter.paused_for == pytest.approx(0.5)
+    clock.now += 1.0
+    assert limiter.paused_for == 0

@@ -263,6 +263,8 @@ def test_property(run: Callable[..., NormalizedRecord]) -> None:
         "manager_email": "maria@pm.example",
         "manager_phone_1": "(617) 555-0199",
         "manager_phone_1_type": "WORK",
+        "manager_phone_2": None,
+        "manager_phone_2_type": None,
         "notes": "Brick walk-up, 3 floors",
         "type_raw": "MultiFamily",
         "type_normalized": "MULTI_FAMILY",
@@ -547,6 +549,7 @@ def test_lead(run: Callable[..., NormalizedRecord]) -> None:
         "x_updated_at": datetime(2024, 3, 4, 22, 0, tzinfo=UTC),  # +02:00 → UTC
         "x_unit_id": "502",
         "unit_id": rid("units", "502"),
+        "x_unit_id_preferred": ["502"],
         "first_name": "Cal",
         "last_name": "Ng",
         "email_1": "cal@example.com",
@@ -566,6 +569,7 @@ def test_lead_without_applications_or_unit(run: Callable[..., NormalizedRecord])
     assert values["x_created_at"] is None
     assert values["x_unit_id"] is None
     assert values["unit_id"] is None
+    assert values["x_unit_id_preferred"] == []
 
 
 def test_employee(run: Callable[..., NormalizedRecord]) -> None:

@@ -1,0 +1,514 @@
+"""Rent Manager 12 Web API connector.
+
+Wire facts (public Rent Manager clients; ``PMS_APIS.md`` §2): each company
+has its own host, ``https://{company}.api.rentmanager.com``, for sandbox and
+production alike. ``POST /Authentication/AuthorizeUser`` with JSON
+``{"Username", "Password", "LocationID"}`` answers a session token as a
+quoted JSON string; every other request sends it in ``X-RM12Api-ApiToken``.
+A 401 means the token expired: log in once more, then give up. Lists page
+with ``PageSize`` + ``PageNumber`` (1-based, at most 1000 records), report
+the size of the whole result in ``X-Total-Results`` and link the next page
+with ``Link: <…>; rel="next"``; 200 and 206 both carry records, 204 none.
+The query language filters with ``filters=Field,op,value;…``, sorts with
+``orderby`` and adds related records with ``embeds``. Every record carries
+``CreateDate``/``UpdateDate``, written without a time zone. The limit is 500
+requests per minute per credential, announced in ``X-RateLimit-Limit``,
+``-Remaining`` and ``-Reset`` (seconds). Errors come as
+``{"Message", "ModelState"}`` (4xx) or ``{"UserMessage", "DeveloperMessage",
+"ErrorCode", "MoreInfoUri", "Details"}`` (5xx).
+
+Decisions where the sources are silent (UNCONFIRMED):
+
+- Datetimes without a zone are UTC. An integration whose company writes
+  local times sets ``connector.time_zone``: filter bounds are then sent in
+  that zone (the transforms still read record dates as UTC, so stored
+  ``x_*_at`` values are off by the zone's offset).
+- Windows: ``UpdateDate,ge,<since>;UpdateDate,le,<until>`` (``CreateDate``
+  for the created date) on every resource, seconds rounded outwards so the
+  window asked is never narrower than the one wanted.
+- Property scope: ``PropertyID,ni,(1,2)`` excludes disabled properties on
+  the resources that carry ``PropertyID`` (properties, units, tenants,
+  leases, prospects). Unit types, lead sources and users belong to no
+  property and are listed whole.
+- ``orderby=<IdField>`` keeps pages stable between requests. Page numbers
+  cannot overlap, so the shared audit checks these listings as unordered:
+  no id may repeat, and the distinct count must meet ``X-Total-Results``
+  (sweep-safe only when exact). Only the ``Link`` header says whether more
+  pages follow; whether a page answers 200 or 206 is not relied on.
+- ``embeds`` per model (addresses, phone numbers, the primary contact for
+  e-mail; a lease's tenant with its contacts) so the transforms find every
+  field they map.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+
+from syncd.connectors.auth import TokenAuth, parse_login_token
+from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
+from syncd.connectors.http import JsonHttpClient, QueryValue
+from syncd.connectors.paging import (
+    Fetched,
+    ListingAudit,
+    OffsetPager,
+    decode_cursor,
+    int_id,
+    page_number_fetch,
+    paged,
+    parse_link_next,
+)
+from syncd.connectors.ratelimit import bucket_key, shared_bucket
+from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
+from syncd.errors import ConfigError, CredentialError, PermanentError, PMSBadResponse, PMSNotFound
+
+log = structlog.get_logger(__name__)
+
+#: The header that carries the session token.
+TOKEN_HEADER = "X-RM12Api-ApiToken"
+LOGIN_PATH = "/Authentication/AuthorizeUser"
+MAX_PAGE_SIZE = 1000
+
+_COMPANY = re.compile(r"[A-Za-z0-9-]+")
+_ENVIRONMENTS = ("production", "sandbox")
+
+
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """How one unified model is listed: path, id field, embeds, property filter."""
+
+    path: str
+    id_field: str
+    embeds: str | None = None
+    #: The resource carries ``PropertyID``, so the property scope is sent to it.
+    scoped: bool = False
+
+
+_RESOURCES: Mapping[str, _Resource] = {
+    "properties": _Resource("/Properties", "PropertyID", "Addresses,PhoneNumbers", scoped=True),
+    "floor_plans": _Resource("/UnitTypes", "UnitTypeID"),
+    "units": _Resource("/Units", "UnitID", "Addresses", scoped=True),
+    "residents": _Resource(
+        "/Tenants", "TenantID", "Addresses,PhoneNumbers,PrimaryContact", scoped=True
+    ),
+    # The tenant's status is the lease's; its contacts name the tenant the
+    # lease links to (see transforms/rentmanager/leases.yaml).
+    "leases": _Resource("/Leases", "LeaseID", "Tenant.Contacts", scoped=True),
+    "leads": _Resource(
+        "/Prospects", "ProspectID", "Addresses,PhoneNumbers,PrimaryContact", scoped=True
+    ),
+    "lead_sources": _Resource("/LeadSources", "LeadSourceID"),
+    "employees": _Resource("/Users", "UserID", "PhoneNumbers"),
+}
+
+#: The record date each window field filters on.
+_DATE_FILTERS: Mapping[str, str] = {"updated": "UpdateDate", "created": "CreateDate"}
+_DATES = frozenset(_DATE_FILTERS)
+
+_READ = frozenset({Capability.READ})
+_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
+    **dict.fromkeys(_RESOURCES, _READ),
+    # POST /Prospects creates a prospect, or updates the one its ProspectID names.
+    "leads": frozenset({Capability.READ, Capability.CREATE, Capability.UPDATE}),
+}
+_PROSPECT_FIELDS = frozenset(
+    {
+        "property_id",
+        "first_name",
+        "last_name",
+        "email_1",
+        "phone_1",
+        "phone_1_type",
+        "address_1",
+        "city",
+        "state",
+        "zip",
+        "x_lead_source_id",
+    }
+)
+
+
+def rentmanager_error_message(body: Any) -> str | None:
+    """The text of a Rent Manager error body, 4xx (``Message``) or 5xx (``UserMessage``)."""
+    if isinstance(body, str):
+        return body.strip() or None
+    if not isinstance(body, Mapping):
+        return None
+    parts: list[str] = []
+    for key in ("Message", "UserMessage"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(value.strip())
+    developer = body.get("DeveloperMessage")
+    if isinstance(developer, str) and developer.strip() and developer.strip() not in parts:
+        parts.append(developer.strip())
+    state = body.get("ModelState")
+    if isinstance(state, Mapping):
+        details = []
+        for field, messages in state.items():
+            texts = messages if isinstance(messages, list) else [messages]
+            shown = "; ".join(str(m) for m in texts if m)
+            details.append(f"{field}: {shown}" if shown else str(field))
+        if details:
+            parts.append("; ".join(details))
+    extra = body.get("Details")
+    if isinstance(extra, str) and extra.strip():
+        parts.append(extra.strip())
+    code = body.get("ErrorCode")
+    if code not in (None, ""):
+        parts.append(f"[{code}]")
+    return " ".join(parts) or None
+
+
+def format_timestamp(moment: datetime, zone: tzinfo = UTC, *, round_up: bool = False) -> str:
+    """``moment`` as a Rent Manager filter value: ``YYYY-MM-DDTHH:MM:SS`` in ``zone``, no zone.
+
+    A naive ``moment`` is UTC. Fractions of a second are dropped, or rounded
+    up to the next second with ``round_up`` (for an upper bound).
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if round_up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def company_base_url(company: str) -> str:
+    """``https://{company}.api.rentmanager.com``; ConfigError for a malformed company code."""
+    code = company.strip()
+    if not _COMPANY.fullmatch(code) or code.startswith("-") or code.endswith("-"):
+        raise ConfigError(
+            "a Rent Manager company code has letters, digits and hyphens only",
+            field="credentials.company",
+        )
+    return f"https://{code.lower()}.api.rentmanager.com"
+
+
+class RentManagerConnector(Connector):
+    """Reads Rent Manager properties, units, unit types, tenants, leases, prospects, users."""
+
+    vendor: ClassVar[str] = "RENTMANAGER"
+    display_name: ClassVar[str] = "Rent Manager"
+    credential_keys: ClassVar[tuple[str, ...]] = ("username", "password", "location_id")
+    optional_credential_keys: ClassVar[tuple[str, ...]] = ("company",)
+    rate_limit: ClassVar[RateLimitSpec | None] = RateLimitSpec(
+        500, 60.0, "Rent Manager 12 Web API: 500 requests per minute per credential"
+    )
+    option_keys: ClassVar[Mapping[str, str]] = {
+        "time_zone": (
+            "IANA time zone the company's Rent Manager database writes dates in "
+            "(default UTC); date filter bounds are sent in it"
+        ),
+    }
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, str],
+        options: ConnectorOptions | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, credentials=credentials, options=options)
+        try:
+            self._location = _location_id(credentials["location_id"])
+        except ConfigError as exc:
+            raise CredentialError(str(exc)) from None
+        self._zone = _time_zone(self.options.extra.get("time_zone"))
+        self._auth = TokenAuth(self._login, header=TOKEN_HEADER)
+        self._client = JsonHttpClient(
+            self.base_url,
+            options=self.options,
+            stats=self.stats,
+            auth=self._auth,
+            error_message=rentmanager_error_message,
+            # Rent Manager counts requests per credential: every integration of
+            # this user at this company draws from one bucket in this process.
+            # Spread evenly (a burst of one): a limit counted over a sliding
+            # window answers a burst with 429s even when the average is within it.
+            bucket=shared_bucket(
+                bucket_key(self.vendor, self.base_url, credentials["username"]),
+                self.options.rate_limit,
+                burst=1,
+            ),
+        )
+
+    # -- what the PMS is ----------------------------------------------------
+
+    @classmethod
+    def default_base_url(cls, environment: str) -> str:
+        """None exists: every company has its own host (see :meth:`base_url_for`)."""
+        _check_environment(environment)
+        raise ConfigError(
+            "Rent Manager has one host per company: set credentials.company "
+            "or the integration's base URL",
+            field="credentials.company",
+        )
+
+    @classmethod
+    def base_url_for(cls, environment: str, credentials: Mapping[str, str]) -> str:
+        """``https://{company}.api.rentmanager.com``, for sandbox and production alike."""
+        _check_environment(environment)
+        company = credentials.get("company")
+        if not company or not str(company).strip():
+            return cls.default_base_url(environment)
+        return company_base_url(str(company))
+
+    @classmethod
+    def validate_credentials(
+        cls, credentials: Mapping[str, str], *, base_url: str | None = None
+    ) -> None:
+        """The common checks, an integer ``location_id``, and a company unless given a base URL."""
+        super().validate_credentials(credentials, base_url=base_url)
+        _location_id(credentials["location_id"])
+        company = credentials.get("company")
+        if company is not None:
+            company_base_url(str(company))
+        elif base_url is None:
+            raise ConfigError(
+                "RENTMANAGER needs company (the account's host is "
+                "https://{company}.api.rentmanager.com) unless the integration has a base URL",
+                field="credentials.company",
+            )
+
+    @classmethod
+    def capabilities(cls) -> Mapping[str, frozenset[Capability]]:
+        """All eight models are readable; prospects (leads) can be created and updated."""
+        return _CAPABILITIES
+
+    @classmethod
+    def writable_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """What a Prospect accepts (no notes: Rent Manager keeps them as history items)."""
+        if model == "leads" and operation in (Capability.CREATE, Capability.UPDATE):
+            return _PROSPECT_FIELDS
+        return frozenset()
+
+    @classmethod
+    def date_fields(cls, model: str) -> frozenset[str]:
+        """Every resource filters by ``UpdateDate`` and ``CreateDate``."""
+        return _DATES if model in _RESOURCES else frozenset()
+
+    @property
+    def page_size(self) -> int:
+        """The ``PageSize`` sent: ``options.page_size`` clamped to 1..1000."""
+        return min(max(1, self.options.page_size), MAX_PAGE_SIZE)
+
+    @property
+    def client(self) -> JsonHttpClient:
+        """The HTTP client (open between :meth:`open` and :meth:`close`)."""
+        return self._client
+
+    @property
+    def auth(self) -> TokenAuth:
+        """The session token holder (logs in on first use)."""
+        return self._auth
+
+    # -- session ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the HTTP session (the login waits for the first request)."""
+        await self._client.open()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._client.close()
+
+    async def _login(self) -> str:
+        response = await self._client.request(
+            "POST",
+            LOGIN_PATH,
+            json={
+                "Username": self.credentials["username"],
+                "Password": self.credentials["password"],
+                "LocationID": self._location,
+            },
+            # A second login only issues a second token: safe to repeat.
+            idempotent=True,
+            authenticate=False,
+        )
+        return parse_login_token(response.body, where=f"POST {LOGIN_PATH}")
+
+    async def check_auth(self) -> None:
+        """Log in and read one property; a refusal raises AuthenticationError."""
+        await self._client.get("/Properties", {"PageSize": 1, "PageNumber": 1})
+
+    # -- listing ------------------------------------------------------------
+
+    def pages(
+        self,
+        model: str,
+        window: FetchWindow,
+        *,
+        cursor: str | None = None,
+        scope: PropertyScope = ALL_PROPERTIES,
+    ) -> AbstractAsyncContextManager[PageStream]:
+        """Pages of ``model`` in id order; ``cursor`` resumes after the last stored page.
+
+        Pages are asked by number (``PageSize`` = ``options.page_size``);
+        after the first reveals ``X-Total-Results``, up to
+        ``options.concurrency`` later pages are fetched at once. The first
+        page is yielded even when empty, so the caller learns the total.
+        """
+        resource = _RESOURCES.get(model)
+        if resource is None:
+            supported = ", ".join(sorted(_RESOURCES))
+            raise PermanentError(f"Rent Manager has no {model!r} resource (supported: {supported})")
+        if not self._client.is_open:
+            raise RuntimeError("RentManagerConnector is not open; use 'async with connector'")
+        params: dict[str, QueryValue] = {"orderby": resource.id_field}
+        if resource.embeds:
+            params["embeds"] = resource.embeds
+        filters = self._window_filters(model, window)
+        if resource.scoped:
+            filters.extend(_scope_filters(model, scope))
+        if filters:
+            params["filters"] = ";".join(filters)
+        start = _parse_cursor(cursor, model)
+        audit = ListingAudit(
+            model,
+            key=int_id(resource.id_field),
+            # Page numbers cannot overlap: see the module docstring.
+            ordered=False,
+            start=start,
+            drift_records=self.options.drift_records,
+            drift_share=self.options.drift_share,
+        )
+
+        async def fetch_page(number: int, size: int) -> Fetched:
+            return await self.fetch_page(
+                resource.path, {**params, "PageSize": size, "PageNumber": number}
+            )
+
+        return paged(
+            lambda tg: OffsetPager(
+                tg,
+                model=model,
+                fetch=page_number_fetch(fetch_page),
+                audit=audit,
+                limit=self.page_size,
+                concurrency=max(1, self.options.concurrency),
+                overlap=False,
+            )
+        )
+
+    def _window_filters(self, model: str, window: FetchWindow) -> list[str]:
+        if window.since is None and window.until is None:
+            return []
+        if window.field not in self.date_fields(model):
+            # Never filter by another date than the one asked for: list
+            # everything instead (a superset is safe; another set is not).
+            log.warning(
+                "pms.window.unsupported",
+                model=model,
+                field=window.field,
+                supported=sorted(self.date_fields(model)),
+            )
+            return []
+        field = _DATE_FILTERS[window.field]
+        filters = []
+        if window.since is not None:
+            filters.append(f"{field},ge,{format_timestamp(window.since, self._zone)}")
+        if window.until is not None:
+            until = format_timestamp(window.until, self._zone, round_up=True)
+            filters.append(f"{field},le,{until}")
+        return filters
+
+    async def fetch_page(self, path: str, params: Mapping[str, QueryValue]) -> Fetched:
+        """One page: its records, ``X-Total-Results`` and whether a next page is linked."""
+        response = await self._client.get(path, params)
+        body = response.body
+        if response.status == 204 or body is None:
+            records: list[RawRecord] = []
+        elif isinstance(body, list):
+            records = body
+        else:
+            raise PMSBadResponse(
+                f"GET {path}: expected a JSON array, got {type(body).__name__}",
+                status=response.status,
+                url=self.base_url + path,
+            )
+        total = _parse_count(response.headers.get("X-Total-Results"))
+        more = parse_link_next(response.headers.get("Link")) is not None
+        return Fetched(records, total, more)
+
+    async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
+        """``GET /{Resource}/{id}`` with the model's embeds; None when Rent Manager answers 404."""
+        resource = _RESOURCES.get(model)
+        if resource is None or not x_id.isdigit():
+            return None
+        params: dict[str, QueryValue] = {"embeds": resource.embeds} if resource.embeds else {}
+        try:
+            response = await self._client.get(f"{resource.path}/{x_id}", params)
+        except PMSNotFound:
+            return None
+        body = response.body
+        if isinstance(body, list):
+            # Some Rent Manager resources answer a one-record array.
+            body = body[0] if len(body) == 1 else None
+        return body if isinstance(body, dict) else None
+
+
+def _check_environment(environment: str) -> None:
+    if environment.lower() not in _ENVIRONMENTS:
+        known = ", ".join(_ENVIRONMENTS)
+        raise ValueError(f"unknown environment {environment!r} (known: {known})")
+
+
+def _location_id(value: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            "a Rent Manager location id is a positive integer", field="credentials.location_id"
+        )
+    return int(text)
+
+
+def _time_zone(value: Any) -> tzinfo:
+    if value is None or value == "":
+        return UTC
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {value!r} (an IANA name such as America/New_York)",
+            field="connector.time_zone",
+        ) from None
+
+
+def _scope_filters(model: str, scope: PropertyScope) -> list[str]:
+    """``PropertyID,ni,(…)`` for the excluded properties (ids that are not integers skipped)."""
+    ids = sorted({int(x) for x in scope.excluded if x.strip().isdigit()})
+    ignored = len(scope.excluded) - len(ids)
+    if ignored:
+        log.warning("rentmanager.scope.ignored_ids", model=model, ignored=ignored)
+    if not ids:
+        return []
+    return [f"PropertyID,ni,({','.join(str(i) for i in ids)})"]
+
+
+def _parse_cursor(cursor: str | None, model: str) -> int:
+    parsed = decode_cursor(cursor)
+    if parsed is None:
+        # Starting over is always safe: the store upserts what it sees again.
+        log.warning("rentmanager.cursor.invalid", model=model, cursor=cursor)
+        return 0
+    return parsed[0]
+
+
+def _parse_count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        count = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(count) or count < 0 or not count.is_integer():
+        return None
+    return int(count)

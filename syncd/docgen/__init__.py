@@ -1,0 +1,1 @@
+"""Reference documents generated from the code (``scripts/gen_docs.py`` writes them)."""

@@ -1,0 +1,1 @@
+"""The connector contract suite: every connector against its own simulator."""

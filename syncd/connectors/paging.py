@@ -829,6 +829,11 @@ class WholeListPager(TaskPageStream, Generic[PartT]):
     fetched ahead by tasks in ``tg`` and handed out in order; a fetch error
     surfaces at its part's turn, after the earlier pages.
 
+    ``batch`` (records) joins consecutive small parts into one page until
+    it holds at least that many: a page is one database transaction, and a
+    property's list is often a dozen records. A fault in a later part of a
+    batch first hands out the parts before it, then raises.
+
     Each record's ``key`` must be readable in every non-empty part and may
     not repeat, within a part or across parts: a repeat means the PMS
     mixed up its answers, so :class:`IncompleteListing` is raised. A list
@@ -848,9 +853,12 @@ class WholeListPager(TaskPageStream, Generic[PartT]):
         key: KeyFn,
         concurrency: int = 1,
         start: int = 0,
+        batch: int = 0,
     ) -> None:
         self._tg = tg
         self._model = model
+        self._batch = max(0, batch)
+        self._pending_error: Exception | None = None
         self._parts = list(parts)
         self._fetch_part = fetch_part
         self._key = key
@@ -880,25 +888,38 @@ class WholeListPager(TaskPageStream, Generic[PartT]):
             raise RuntimeError("pages iterated after leaving their 'async with' block")
         if self._failed:
             raise StopAsyncIteration
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            self._failed = True
+            raise error
         if self._next >= len(self._parts):
             self._finish()
             raise StopAsyncIteration
-        self._schedule()
-        slot = self._slots.popleft()
-        await slot.done.wait()
-        try:
-            if slot.error is not None:
-                raise slot.error
-            records = self._admit(slot.index, slot.records)
-        except Exception:
-            # A failed listing proves nothing and fetches nothing more.
-            self._failed = True
-            self._drop_slots()
-            raise
-        self._next = slot.index + 1
-        if self._next >= len(self._parts):
+        records: list[RawRecord] = []
+        first = self._next
+        while True:
+            self._schedule()
+            slot = self._slots.popleft()
+            await slot.done.wait()
+            try:
+                if slot.error is not None:
+                    raise slot.error
+                records.extend(self._admit(slot.index, slot.records))
+            except Exception as exc:
+                # A failed listing proves nothing and fetches nothing more;
+                # the parts listed before the fault are handed out first.
+                self._drop_slots()
+                if self._next == first:
+                    self._failed = True
+                    raise
+                self._pending_error = exc
+                break
+            self._next = slot.index + 1
+            if self._next >= len(self._parts) or len(records) >= self._batch:
+                break
+        if self._next >= len(self._parts) and self._pending_error is None:
             self._finish()
-        else:
+        elif self._pending_error is None:
             self._schedule()
         return Page(model=self._model, records=records, cursor=str(self._next), total=None)
 

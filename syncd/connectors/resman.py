@@ -555,6 +555,8 @@ class ResManConnector(Connector):
                 key=guid_key(resource.id_field),
                 concurrency=max(1, self.options.concurrency),
                 start=start,
+                # Properties' small lists share a page (one transaction) up to a page's size.
+                batch=max(1, self.options.page_size),
             )
         ) as pages:
             yield _ResumeAfterProperty(pages, parts)

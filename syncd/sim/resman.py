@@ -230,6 +230,9 @@ class ResManRenderer(Renderer):
         super().__init__(world, credentials)
         #: Every request that reached authentication: api, method, path, property_id.
         self.request_log: list[dict[str, str | None]] = []
+        self._guids: dict[tuple[str, object], str] = {}
+        # GUID -> world id of the live properties, for the version of the world it was made from.
+        self._property_ids: tuple[int, dict[str, int]] = (-1, {})
 
     @classmethod
     def default_credentials(cls, seed: int) -> dict[str, str]:
@@ -245,7 +248,13 @@ class ResManRenderer(Renderer):
 
     def guid(self, kind: str, key: object) -> str:
         """A deterministic GUID of ``kind`` (a model or a sub-record) and ``key``."""
-        return str(uuid.uuid5(_NAMESPACE, f"{self.world.seed}/{kind}/{key}"))
+        cache_key = (kind, key)
+        found = self._guids.get(cache_key)
+        if found is None:
+            # uuid5 costs microseconds and every answer renders many ids.
+            found = str(uuid.uuid5(_NAMESPACE, f"{self.world.seed}/{kind}/{key}"))
+            self._guids[cache_key] = found
+        return found
 
     def x_id(self, model: str, entity_id: int) -> str:
         """The GUID ResMan shows for entity ``entity_id`` of ``model``."""
@@ -258,10 +267,11 @@ class ResManRenderer(Renderer):
             wanted = str(uuid.UUID(guid.strip()))
         except ValueError:
             return None
-        for pid in self.world.live_ids("properties"):
-            if self.x_id("properties", pid) == wanted:
-                return pid
-        return None
+        version, index = self._property_ids
+        if version != self.world.version("properties"):
+            index = {self.x_id("properties", p): p for p in self.world.live_ids("properties")}
+            self._property_ids = (self.world.version("properties"), index)
+        return index.get(wanted)
 
     # -- what the account holds ------------------------------------------------
 

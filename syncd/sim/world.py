@@ -207,7 +207,13 @@ class World:
         self.base = WorldCounts.for_scale(scale)
         self._overlays = {m: _Overlay(next_id=self.base.of(m) + 1) for m in WORLD_MODELS}
         self._versions = dict.fromkeys(WORLD_MODELS, 0)
-        self._lists: OrderedDict[tuple[str, int], list[Entity]] = OrderedDict()
+        self._lists: OrderedDict[tuple[str, int, int], list[Entity]] = OrderedDict()
+        # Per-property listings (a per-property PMS asks for each property in turn).
+        self._by_property: OrderedDict[tuple[str, int, int], dict[int, list[Entity]]] = (
+            OrderedDict()
+        )
+        # Entities by id, once a model was listed (renderers look up related ones).
+        self._by_id: dict[tuple[str, int, int], dict[int, Entity]] = {}
         self._rng = random.Random(mix64(seed ^ 0x5107))
 
     # -- reading ---------------------------------------------------------
@@ -215,6 +221,15 @@ class World:
     def counts(self) -> dict[str, int]:
         """Live entities per model."""
         return {m: len(self.live_ids(m)) for m in WORLD_MODELS}
+
+    def version(self, model: str) -> int:
+        """A number that changes whenever ``model`` is mutated (for caches of listings)."""
+        return self._versions[model]
+
+    def _cache_key(self, model: str) -> tuple[str, int, int]:
+        # A lease lists its residents as they exist: it changes with them.
+        linked = self._versions["residents"] if model == "leases" else 0
+        return (model, self._versions[model], linked)
 
     def exists(self, model: str, entity_id: int) -> bool:
         """Whether ``entity_id`` of ``model`` exists now."""
@@ -235,9 +250,19 @@ class World:
         return sorted(self._overlay(model).deleted)
 
     def get(self, model: str, entity_id: int) -> Entity | None:
-        """The entity, as it is now; None if it never existed or was deleted."""
+        """The entity, as it is now; None if it never existed or was deleted.
+
+        Once ``model`` was listed, the listed entity itself is returned:
+        treat it as read-only.
+        """
+        listed = self._by_id.get(self._cache_key(model))
+        if listed is not None:
+            return listed.get(entity_id)
         if not self.exists(model, entity_id):
             return None
+        return self._build(model, entity_id)
+
+    def _build(self, model: str, entity_id: int) -> Entity | None:
         overlay = self._overlay(model)
         created = overlay.created.get(entity_id)
         entity = self._generate(model, entity_id, created)
@@ -248,16 +273,35 @@ class World:
 
     def all(self, model: str) -> list[Entity]:
         """Every live entity of ``model`` in id order (cached until the next mutation)."""
-        key = (model, self._versions[model])
+        key = self._cache_key(model)
         cached = self._lists.get(key)
         if cached is not None:
             self._lists.move_to_end(key)
             return cached
-        entities = [e for i in self.live_ids(model) if (e := self.get(model, i)) is not None]
+        entities = [e for i in self.live_ids(model) if (e := self._build(model, i)) is not None]
         self._lists[key] = entities
+        self._by_id = {k: v for k, v in self._by_id.items() if k[0] != model}
+        self._by_id[key] = {e["id"]: e for e in entities}
         while len(self._lists) > len(WORLD_MODELS) * 2:
             self._lists.popitem(last=False)
         return entities
+
+    def _of_property(self, model: str) -> dict[int, list[Entity]]:
+        """Live entities of ``model`` by property id, in id order (cached like :meth:`all`)."""
+        key = self._cache_key(model)
+        cached = self._by_property.get(key)
+        if cached is not None:
+            return cached
+        field = "id" if model == "properties" else "property_id"
+        index: dict[int, list[Entity]] = {}
+        for entity in self.all(model):
+            owner = entity.get(field)
+            if owner is not None:
+                index.setdefault(owner, []).append(entity)
+        self._by_property[key] = index
+        while len(self._by_property) > len(WORLD_MODELS) * 2:
+            self._by_property.popitem(last=False)
+        return index
 
     def select(
         self,
@@ -270,10 +314,10 @@ class World:
         created_until: int | None = None,
     ) -> list[Entity]:
         """Live entities of ``model`` in id order matching every given filter (bounds inclusive)."""
-        out = self.all(model)
         if property_id is not None:
-            key = "id" if model == "properties" else "property_id"
-            out = [e for e in out if e.get(key) == property_id]
+            out = self._of_property(model).get(property_id, [])
+        else:
+            out = self.all(model)
         if updated_since is not None:
             out = [e for e in out if e["updated"] >= updated_since]
         if updated_until is not None:

@@ -746,7 +746,7 @@ def text_id(record: RawRecord) -> Any:
 
 
 async def run_parts(
-    parts: Parts, *, concurrency: int = 1, start: int = 0
+    parts: Parts, *, concurrency: int = 1, start: int = 0, batch: int = 0
 ) -> tuple[list[Page], ListingProof | None]:
     async with paged(
         lambda tg: WholeListPager(
@@ -757,6 +757,7 @@ async def run_parts(
             key=text_id,
             concurrency=concurrency,
             start=start,
+            batch=batch,
         )
     ) as pager:
         pages = [page async for page in pager]
@@ -776,6 +777,42 @@ async def test_whole_lists_give_one_page_per_part_in_order(concurrency: int) -> 
     assert [p.cursor for p in pages] == ["1", "2", "3", "4"]
     assert all(p.total is None for p in pages)
     assert proof == ListingProof(listed=6, start=0, announced=None, sweep_safe=True)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_small_parts_share_a_page_up_to_the_batch(concurrency: int) -> None:
+    parts = Parts({"p1": units(1, 2), "p2": [], "p3": units(3), "p4": units(4, 5, 6), "p5": []})
+    pages, proof = await run_parts(parts, concurrency=concurrency, batch=3)
+    assert [[r["unitId"] for r in p.records] for p in pages] == [
+        ["u-1", "u-2", "u-3"],
+        ["u-4", "u-5", "u-6"],
+        [],
+    ]
+    # Each cursor resumes after the last part its page completes.
+    assert [p.cursor for p in pages] == ["3", "4", "5"]
+    assert proof == ListingProof(listed=6, start=0, announced=None, sweep_safe=True)
+
+
+async def test_a_fault_inside_a_batch_hands_out_the_parts_before_it_first() -> None:
+    parts = Parts({"p1": units(1), "p2": units(2), "p3": units(3)})
+    parts.fail["p3"] = PMSServerError("HTTP 500")
+    received: list[Page] = []
+    with pytest.raises(PMSServerError):
+        async with paged(
+            lambda tg: WholeListPager(
+                tg,
+                model="units",
+                parts=list(parts.lists),
+                fetch_part=parts.fetch,
+                key=text_id,
+                batch=10,
+            )
+        ) as pager:
+            async for page in pager:
+                received.append(page)
+    assert [[r["unitId"] for r in p.records] for p in received] == [["u-1", "u-2"]]
+    assert received[0].cursor == "2"
+    assert pager.proof is None
 
 
 async def test_whole_lists_are_prefetched_but_handed_out_in_order() -> None:

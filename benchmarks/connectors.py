@@ -48,7 +48,22 @@ PACED_RECORDS = {"buildium": 30_000, "propertyware": 30_000, "rentmanager": 25_0
 
 
 def scale_for(vendor: str, records: int) -> int:
-    """The simulator scale whose served models hold about ``records`` records."""
+    """The simulator scale whose served models hold about ``records`` records.
+
+    Searched in a child process: some simulators count by listing, and a
+    child forked from a large parent starts with the parent's resident set,
+    which its peak RSS (from wait4) would then report.
+    """
+    out = subprocess.run(
+        [sys.executable, __file__, "--scale-for", vendor, str(records)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def _search_scale(vendor: str, records: int) -> int:
     renderer = get_renderer(vendor)
     lo, hi = 1, records
     while lo < hi:
@@ -217,6 +232,9 @@ def paced(vendor: str, records: int | None, engine: str, workdir: Path) -> dict[
 
 def main() -> None:
     """Run both measurements for every vendor and print the table."""
+    if len(sys.argv) == 4 and sys.argv[1] == "--scale-for":
+        print(_search_scale(sys.argv[2], int(sys.argv[3])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument(

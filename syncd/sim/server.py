@@ -233,6 +233,8 @@ class Simulator:
             f if isinstance(f, Fault) else Fault.from_mapping(f) for f in faults
         )
         self.stats = RequestStats()
+        #: The headers of the last answer the rate limit refused (empty: none yet).
+        self.last_throttled_headers: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -423,6 +425,9 @@ class Simulator:
             for key, value in extra.items():
                 response.headers[key] = value
         self.stats.record(request.path, response.status, rate_limited=rate_limited)
+        if rate_limited:
+            # What a client saw when refused, for tests of the vendor's 429.
+            self.last_throttled_headers = dict(response.headers)
         return response
 
     async def _guarded(

@@ -169,6 +169,9 @@ async def test_a_rate_limit_is_waited_out(harness: VendorHarness, sim: Simulator
     assert len(records) == len(sim.truth()[harness.paged_model]["live"])
     assert throttled > 0
     assert sim.stats_snapshot()["rate_limited"] == throttled
+    # The refusals spoke the PMS's own rate-limit headers.
+    for header in harness.rate_limit_headers:
+        assert header in sim.last_throttled_headers, header
 
 
 async def test_a_429_with_retry_after_is_honoured(harness: VendorHarness, sim: Simulator) -> None:

@@ -19,11 +19,17 @@ from typing import Any, ClassVar
 import structlog
 
 from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
-from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message
-from syncd.connectors.paging import ListingAudit, OffsetPager, decode_cursor, int_id, paged
+from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message, parse_count
+from syncd.connectors.paging import (
+    ListingAudit,
+    OffsetPager,
+    int_id,
+    paged,
+    resume_from,
+)
 from syncd.connectors.ratelimit import TokenBucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
-from syncd.errors import PermanentError, PMSBadResponse, PMSNotFound
+from syncd.errors import PermanentError, PMSNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +201,7 @@ class BuildiumConnector(Connector):
                 params[since_param] = format_timestamp(window.since)
             if window.until is not None:
                 params[until_param] = format_timestamp(window.until)
-        start, last_id = _parse_cursor(cursor, model)
+        start, last_id = resume_from(cursor, model=model, vendor="buildium")
         audit = ListingAudit(
             model,
             key=_ID,
@@ -228,15 +234,8 @@ class BuildiumConnector(Connector):
         self, endpoint: str, params: Mapping[str, QueryValue], offset: int
     ) -> tuple[list[RawRecord], int | None]:
         """One page at ``offset``: its records and the ``X-Total-Count`` if sent."""
-        response = await self._client.get(endpoint, {**params, "offset": offset})
-        body = response.body
-        if not isinstance(body, list):
-            raise PMSBadResponse(
-                f"GET {endpoint}: expected a JSON array, got {type(body).__name__}",
-                status=response.status,
-                url=self.base_url + endpoint,
-            )
-        return body, _parse_total(response.headers.get("X-Total-Count"))
+        records, response = await self._client.get_list(endpoint, {**params, "offset": offset})
+        return records, parse_count(response.headers.get("X-Total-Count"))
 
     async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
         """``GET <endpoint>/{id}``: the record, or None when Buildium answers 404."""
@@ -253,22 +252,3 @@ class BuildiumConnector(Connector):
 
 #: Buildium ids are integers; anything else is an unreadable id.
 _ID = int_id("Id")
-
-
-def _parse_cursor(cursor: str | None, model: str) -> tuple[int, int | None]:
-    parsed = decode_cursor(cursor)
-    if parsed is None:
-        # Starting over is always safe: the store upserts what it sees again.
-        log.warning("buildium.cursor.invalid", model=model, cursor=cursor)
-        return (0, None)
-    return parsed
-
-
-def _parse_total(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        total = int(value.strip())
-    except ValueError:
-        return None
-    return total if total >= 0 else None

@@ -176,6 +176,22 @@ class JsonHttpClient:
         """GET ``path`` (relative to the base URL) with query ``params``."""
         return await self.request("GET", path, params=params)
 
+    async def get_list(
+        self, path: str, params: Query | None = None
+    ) -> tuple[list[Any], JsonResponse]:
+        """GET a listing answered as a bare JSON array (no body: empty); PMSBadResponse if not."""
+        response = await self.get(path, params)
+        body = response.body
+        if body is None:
+            return [], response
+        if not isinstance(body, list):
+            raise PMSBadResponse(
+                f"GET {path}: expected a JSON array, got {type(body).__name__}",
+                status=response.status,
+                url=self.base_url + path,
+            )
+        return body, response
+
     async def request(
         self,
         method: str,
@@ -425,6 +441,19 @@ class JsonHttpClient:
         # Full jitter: concurrent clients that failed together spread out.
         ceiling = min(cap, self.options.backoff_base * (2 ** (attempt - 1)))
         return random.uniform(0.0, ceiling)
+
+
+def parse_count(value: str | None) -> int | None:
+    """A record count from a header (``X-Total-Count``, ``X-Total-Results``); None if unreadable."""
+    if value is None:
+        return None
+    try:
+        count = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(count) or count < 0 or not count.is_integer():
+        return None
+    return int(count)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -399,6 +399,16 @@ def decode_cursor(cursor: str | None) -> tuple[int, int | None] | None:
     return (position, key)
 
 
+def resume_from(cursor: str | None, *, model: str, vendor: str) -> tuple[int, int | None]:
+    """``(position, last id)`` of a resume cursor; an unreadable one starts over (logged)."""
+    parsed = decode_cursor(cursor)
+    if parsed is None:
+        # Starting over is always safe: the store upserts what it sees again.
+        log.warning(f"{vendor}.cursor.invalid", model=model, cursor=cursor)
+        return (0, None)
+    return parsed
+
+
 class _Slot:
     """One prefetched page, filled in by its fetch task."""
 

@@ -59,11 +59,17 @@ from syncd.connectors.base import (
     PageStream,
     RateLimitSpec,
 )
-from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message
-from syncd.connectors.paging import ListingAudit, OffsetPager, decode_cursor, int_id, paged
+from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message, parse_count
+from syncd.connectors.paging import (
+    ListingAudit,
+    OffsetPager,
+    int_id,
+    paged,
+    resume_from,
+)
 from syncd.connectors.ratelimit import bucket_key, shared_bucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
-from syncd.errors import PermanentError, PMSBadResponse, PMSNotFound
+from syncd.errors import PermanentError, PMSNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -300,7 +306,7 @@ class PropertywareConnector(Connector):
                 params[_SINCE_PARAM] = format_timestamp(window.since)
             if window.until is not None:
                 params[_UNTIL_PARAM] = format_timestamp(window.until)
-        start, last_id = _parse_cursor(cursor, model)
+        start, last_id = resume_from(cursor, model=model, vendor="propertyware")
         audit = ListingAudit(
             model,
             key=_ID,
@@ -336,15 +342,8 @@ class PropertywareConnector(Connector):
         self, endpoint: str, params: Mapping[str, QueryValue], offset: int
     ) -> tuple[list[RawRecord], int | None]:
         """One page at ``offset``: its records and the ``X-Total-Count`` if sent."""
-        response = await self._client.get(endpoint, {**params, "offset": offset})
-        body = response.body
-        if not isinstance(body, list):
-            raise PMSBadResponse(
-                f"GET {endpoint}: expected a JSON array, got {type(body).__name__}",
-                status=response.status,
-                url=self.base_url + endpoint,
-            )
-        return body, _parse_total(response.headers.get("X-Total-Count"))
+        records, response = await self._client.get_list(endpoint, {**params, "offset": offset})
+        return records, parse_count(response.headers.get("X-Total-Count"))
 
     async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
         """``GET <endpoint>/{id}``: the record, or None when Propertyware has none.
@@ -368,22 +367,3 @@ class PropertywareConnector(Connector):
 
 #: Propertyware ids are integers; anything else is an unreadable id.
 _ID = int_id("id")
-
-
-def _parse_cursor(cursor: str | None, model: str) -> tuple[int, int | None]:
-    parsed = decode_cursor(cursor)
-    if parsed is None:
-        # Starting over is always safe: the store upserts what it sees again.
-        log.warning("propertyware.cursor.invalid", model=model, cursor=cursor)
-        return (0, None)
-    return parsed
-
-
-def _parse_total(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        total = int(value.strip())
-    except ValueError:
-        return None
-    return total if total >= 0 else None

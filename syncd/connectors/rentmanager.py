@@ -42,7 +42,6 @@ Decisions where the sources are silent (UNCONFIRMED):
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
@@ -55,20 +54,20 @@ import structlog
 
 from syncd.connectors.auth import TokenAuth, parse_login_token
 from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
-from syncd.connectors.http import JsonHttpClient, QueryValue
+from syncd.connectors.http import JsonHttpClient, QueryValue, parse_count
 from syncd.connectors.paging import (
     Fetched,
     ListingAudit,
     OffsetPager,
-    decode_cursor,
     int_id,
     page_number_fetch,
     paged,
     parse_link_next,
+    resume_from,
 )
 from syncd.connectors.ratelimit import bucket_key, shared_bucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
-from syncd.errors import ConfigError, CredentialError, PermanentError, PMSBadResponse, PMSNotFound
+from syncd.errors import ConfigError, CredentialError, PermanentError, PMSNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -370,7 +369,7 @@ class RentManagerConnector(Connector):
             filters.extend(_scope_filters(model, scope))
         if filters:
             params["filters"] = ";".join(filters)
-        start = _parse_cursor(cursor, model)
+        start = resume_from(cursor, model=model, vendor="rentmanager")[0]
         audit = ListingAudit(
             model,
             key=int_id(resource.id_field),
@@ -422,19 +421,9 @@ class RentManagerConnector(Connector):
 
     async def fetch_page(self, path: str, params: Mapping[str, QueryValue]) -> Fetched:
         """One page: its records, ``X-Total-Results`` and whether a next page is linked."""
-        response = await self._client.get(path, params)
-        body = response.body
-        if response.status == 204 or body is None:
-            records: list[RawRecord] = []
-        elif isinstance(body, list):
-            records = body
-        else:
-            raise PMSBadResponse(
-                f"GET {path}: expected a JSON array, got {type(body).__name__}",
-                status=response.status,
-                url=self.base_url + path,
-            )
-        total = _parse_count(response.headers.get("X-Total-Results"))
+        # 204 No Content (no body) is an empty result.
+        records, response = await self._client.get_list(path, params)
+        total = parse_count(response.headers.get("X-Total-Results"))
         more = parse_link_next(response.headers.get("Link")) is not None
         return Fetched(records, total, more)
 
@@ -491,24 +480,3 @@ def _scope_filters(model: str, scope: PropertyScope) -> list[str]:
     if not ids:
         return []
     return [f"PropertyID,ni,({','.join(str(i) for i in ids)})"]
-
-
-def _parse_cursor(cursor: str | None, model: str) -> int:
-    parsed = decode_cursor(cursor)
-    if parsed is None:
-        # Starting over is always safe: the store upserts what it sees again.
-        log.warning("rentmanager.cursor.invalid", model=model, cursor=cursor)
-        return 0
-    return parsed[0]
-
-
-def _parse_count(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        count = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(count) or count < 0 or not count.is_integer():
-        return None
-    return int(count)

@@ -224,6 +224,7 @@ def test_a_killed_run_leaves_nothing_running(
     env = env_for(tmp_path)
     added = add_integration(env, url, creds, "slow", rate_limit=6, page_size=2)
     assert added.returncode == 0, added.stderr
+    earlier: set[str] = set()
     for _ in range(3):
         with subprocess.Popen(
             [*SYNCD, "run", "--integration", "slow", "--full"],
@@ -234,10 +235,12 @@ def test_a_killed_run_leaves_nothing_running(
             deadline = time.monotonic() + 60
             while True:
                 rows = json.loads(syncd("jobs", "list", "--json", env=env).stdout)
-                # A model run well into its listing (counts grow page by page),
+                # A model run of this run (the killed one before it stays
+                # RUNNING until this run abandons it) well into its listing,
                 # with models still to come: the run cannot end before the kill.
                 if any(
                     r["status"] == "RUNNING"
+                    and r["root_run_id"] not in earlier
                     and r["job"] in ("units", "residents", "leases")
                     and r["counts"]["fetched"] > 4
                     for r in rows
@@ -249,6 +252,7 @@ def test_a_killed_run_leaves_nothing_running(
         # kill -9 leaves its root and model runs RUNNING ...
         rows = json.loads(syncd("jobs", "list", "--json", env=env).stdout)
         assert {r["job"] for r in rows if r["status"] == "RUNNING"} >= {"sync"}
+        earlier |= {r["root_run_id"] for r in rows}
     # ... until the next run sees that their process is gone.
     run = syncd("run", "--integration", "slow", "--model", "properties", env=env)
     assert run.returncode == 0, run.stderr

@@ -43,10 +43,10 @@ from cryptography.fernet import Fernet
 
 from syncd.crypto import Cipher
 from syncd.logs import configure_logging
-from syncd.store.base import Subscription
 from syncd.store.engine import make_engine
 from syncd.store.migrate import upgrade
 from syncd.store.tables import change_events
+from syncd.store.webhook_base import Subscription
 from syncd.store.webhooks import SqlWebhookStore
 from syncd.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from syncd.webhooks.signing import generate_secret

@@ -37,7 +37,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from syncd.crypto import Cipher
 from syncd.errors import StoreError, SubscriptionNotFound
-from syncd.store.base import (
+from syncd.store.bulk import bulk_insert
+from syncd.store.engine import translate_errors
+from syncd.store.tables import (
+    change_events,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_fanout,
+    webhook_subscriptions,
+)
+from syncd.store.types import JSONType, UTCDateTime
+from syncd.store.webhook_base import (
     DATA_EVENT_TYPES,
     AttemptRecord,
     ChangeEvent,
@@ -52,16 +62,6 @@ from syncd.store.base import (
     WebhookStore,
     WorkProbe,
 )
-from syncd.store.bulk import bulk_insert
-from syncd.store.engine import translate_errors
-from syncd.store.tables import (
-    change_events,
-    webhook_attempts,
-    webhook_deliveries,
-    webhook_fanout,
-    webhook_subscriptions,
-)
-from syncd.store.types import JSONType, UTCDateTime
 
 _FANOUT_ROW = 1
 #: Key prefix of header values inside the sealed secret.

@@ -20,14 +20,14 @@ from syncd.app import make_dispatcher, make_webhook_store, open_store
 from syncd.errors import ConfigError
 from syncd.progress import table
 from syncd.settings import Settings
-from syncd.store.base import (
+from syncd.store.sql import SqlStore
+from syncd.store.webhook_base import (
     EVENT_TYPES,
     DeliveryStatus,
     Subscription,
     SubscriptionState,
     WebhookStore,
 )
-from syncd.store.sql import SqlStore
 from syncd.urls import check_http_url
 from syncd.webhooks.dispatcher import send_test
 from syncd.webhooks.messages import event_json, iso_utc, message_id, parse_message_id

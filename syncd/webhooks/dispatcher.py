@@ -28,7 +28,7 @@ import structlog
 from syncd import __version__
 from syncd.errors import StoreError
 from syncd.metrics import Metrics
-from syncd.store.base import (
+from syncd.store.webhook_base import (
     ClaimedDelivery,
     DeliveryOutcome,
     DeliveryStatus,

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from syncd.store.base import ChangeEvent
+from syncd.store.webhook_base import ChangeEvent
 
 #: The ``type`` of the message ``syncd webhooks test`` sends.
 TEST_EVENT_TYPE = "WEBHOOK_TEST"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from syncd.errors import ConfigError
 from syncd.models import LINK_MODEL, MODELS
-from syncd.store.base import EVENT_TYPES
+from syncd.store.webhook_base import EVENT_TYPES
 from syncd.urls import check_http_url
 from syncd.webhooks.signing import secret_key
 

@@ -19,14 +19,14 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from syncd.crypto import Cipher
 from syncd.errors import SubscriptionNotFound
-from syncd.store.base import (
+from syncd.store.engine import make_engine
+from syncd.store.sql import SqlStore
+from syncd.store.tables import change_events, webhook_deliveries, webhook_subscriptions
+from syncd.store.webhook_base import (
     DeliveryStatus,
     Subscription,
     SubscriptionState,
 )
-from syncd.store.engine import make_engine
-from syncd.store.sql import SqlStore
-from syncd.store.tables import change_events, webhook_deliveries, webhook_subscriptions
 from syncd.store.webhooks import SqlWebhookStore
 from syncd.webhooks.dispatcher import Dispatcher, DispatcherConfig, send_test
 from syncd.webhooks.retry import RetryPolicy

@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from syncd.errors import ConfigError
-from syncd.store.base import ChangeEvent, Subscription
+from syncd.store.webhook_base import ChangeEvent, Subscription
 from syncd.webhooks.messages import event_body, iso_utc, message_id, parse_message_id
 from syncd.webhooks.retry import RetryPolicy
 from syncd.webhooks.signing import generate_secret, secret_key, sign, signed_headers

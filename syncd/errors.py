@@ -7,7 +7,8 @@ never by inspecting a third-party exception.
     SyncdError
     ├── ConfigError                 bad settings / YAML file (names file + field)
     │   ├── SchemaError             bad transform or job schema
-    │   └── UnknownModel            a model the integration's vendor has no job for
+    │   ├── UnknownModel            a model the integration's vendor has no job for
+    │   └── KeyNameTaken            an API key of that name exists already
     ├── IntegrationNotFound
     ├── CredentialError             missing/undecryptable credentials, bad key
     ├── ConnectorError              anything talking to a PMS
@@ -25,6 +26,7 @@ never by inspecting a third-party exception.
     │       └── RequestRejected     (400, 415, 422)
     ├── TransformError              one record could not be normalized
     └── StoreError
+        ├── KeyNotFound             no API key has the given id
         ├── DatabaseUnavailable
         └── RunConflict             the (integration, model) already has an active run
 """
@@ -58,6 +60,10 @@ class SchemaError(ConfigError):
 
 class UnknownModel(ConfigError):
     """A model was asked for that the integration's vendor has no job for."""
+
+
+class KeyNameTaken(ConfigError):
+    """Another API key already has the name asked for."""
 
 
 class IntegrationNotFound(SyncdError):
@@ -169,6 +175,10 @@ class StoreError(SyncdError):
 
 class SubscriptionNotFound(StoreError):
     """No webhook subscription has the given id."""
+
+
+class KeyNotFound(StoreError):
+    """No API key has the given id."""
 
 
 class DatabaseUnavailable(StoreError):

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         gt=0,
         description="change events (and their delivered webhooks) are pruned after this many days",
     )
+    api_key_rate_limit_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description="requests per minute a new API key may make (syncd keys create "
+        "--rate-limit overrides it per key; existing keys keep theirs)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -362,3 +362,24 @@ webhook_fanout = Table(
     Column("pending_ids", JSONType, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# -- API keys -----------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    # The key's first characters: enough for an operator to tell keys apart,
+    # far too few to guess the rest.
+    Column("prefix", String(16), nullable=False),
+    # SHA-256 of the whole key: the key itself is never stored. Unique, so a
+    # request's key is found by one index look-up.
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("rate_limit_per_minute", Integer(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # Written at most about once a minute per key, not on every request.
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)

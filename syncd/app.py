@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from syncd.crypto import Cipher, load_or_create_key
+from syncd.egress import parse_hosts
 from syncd.errors import ConfigError
 from syncd.metrics import Metrics
 from syncd.runner import Runner, RunnerConfig
@@ -56,6 +57,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
             "rate_limit_wait_seconds": settings.pms_rate_limit_wait_seconds,
             "listing_drift_records": settings.listing_drift_records,
             "listing_drift_share": settings.listing_drift_share,
+            "allowed_hosts": parse_hosts(settings.egress_allowed_hosts),
         },
     )
 
@@ -110,6 +112,7 @@ def dispatcher_config(settings: Settings) -> DispatcherConfig:
             window=timedelta(seconds=settings.webhook_retry_window_seconds),
         ),
         retention=timedelta(days=settings.event_retention_days),
+        allowed_hosts=parse_hosts(settings.egress_allowed_hosts),
     )
 
 

@@ -23,7 +23,8 @@ never by inspecting a third-party exception.
     │       ├── AuthenticationError (401)
     │       ├── PermissionDenied    (403)
     │       ├── PMSNotFound         (404)
-    │       └── RequestRejected     (400, 415, 422)
+    │       ├── RequestRejected     (400, 415, 422)
+    │       └── EgressRefused       the host is not on SYNCD_EGRESS_ALLOWED_HOSTS
     ├── TransformError              one record could not be normalized
     └── StoreError
         ├── KeyNotFound             no API key has the given id
@@ -158,6 +159,10 @@ class PMSNotFound(PermanentError):
 
 class RequestRejected(PermanentError):
     """The PMS refused the request as invalid (400/415/422)."""
+
+
+class EgressRefused(PermanentError):
+    """The host is not on the operator's allow-list (SYNCD_EGRESS_ALLOWED_HOSTS)."""
 
 
 class TransformError(SyncdError):

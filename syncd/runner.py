@@ -195,6 +195,7 @@ def connector_options(
         backoff_max=float(opts.get("backoff_max_seconds", defaults.backoff_max)),
         drift_records=int(opts.get("listing_drift_records", defaults.drift_records)),
         drift_share=float(opts.get("listing_drift_share", defaults.drift_share)),
+        allowed_hosts=tuple(overrides.get("allowed_hosts") or ()),
         # Vendor options (``connector.<name>``), checked against the connector's option_keys.
         extra=dict(opts.get("connector", {})),
     )

@@ -17,8 +17,18 @@ import anyio
 import anyio.abc
 import structlog
 
-from syncd.api import HttpServer, Readiness, build_app
-from syncd.app import make_dispatcher, make_scheduler, open_store, runner_config, scheduler_config
+from syncd.api import HttpServer, Readiness
+from syncd.api.application import build_application
+from syncd.api.auth import KeyGuard
+from syncd.api.context import ApiContext
+from syncd.app import (
+    make_dispatcher,
+    make_scheduler,
+    make_webhook_store,
+    open_store,
+    runner_config,
+    scheduler_config,
+)
 from syncd.errors import SyncdError
 from syncd.logs import configure_logging
 from syncd.metrics import Metrics
@@ -27,6 +37,7 @@ from syncd.scheduler import Scheduler
 from syncd.sdnotify import SystemdNotifier
 from syncd.settings import Settings
 from syncd.store.engine import make_engine, redact_url
+from syncd.store.keys import SqlKeyStore
 from syncd.store.migrate import upgrade
 
 log = structlog.get_logger(__name__)
@@ -113,7 +124,13 @@ async def serve(
             on_lag=metrics.record_schedule_lag,
         )
         metrics.track_leases_held(lambda: scheduler.leases_held)
-        http = HttpServer(build_app(store=store, metrics=metrics, readiness=readiness))
+        ctx = ApiContext(
+            store=store,
+            webhooks=make_webhook_store(store),
+            settings=settings,
+            guard=KeyGuard(SqlKeyStore(store.engine)),
+        )
+        http = HttpServer(build_application(ctx, metrics=metrics, readiness=readiness))
         try:
             async with anyio.create_task_group() as tg:
                 url = await tg.start(http.serve, settings.http_host, settings.http_port)

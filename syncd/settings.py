@@ -164,6 +164,17 @@ class Settings(BaseSettings):
         description="requests per minute a new API key may make (syncd keys create "
         "--rate-limit overrides it per key; existing keys keep theirs)",
     )
+    egress_allowed_hosts: str = Field(
+        default="",
+        max_length=4000,
+        description="comma-separated hosts PMS requests and webhook deliveries may go to "
+        "(empty: any host)",
+    )
+    http_open_probes: bool = Field(
+        default=True,
+        description="/healthz, /readyz and /metrics answer without an API key "
+        "(false: they need a key of any scope)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -203,11 +203,23 @@ def build_app(
     the integration summary) so a hung database makes the probe fail fast.
     """
     app = web.Application()
+    install_health(app, store=store, metrics=metrics, readiness=readiness, db_timeout=db_timeout)
+    return app
+
+
+def install_health(
+    app: web.Application,
+    *,
+    store: Store,
+    metrics: Metrics,
+    readiness: Readiness,
+    db_timeout: float = DEFAULT_DB_TIMEOUT,
+) -> None:
+    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` on ``app``."""
     app[_CONTEXT] = _Context(store, metrics, readiness, db_timeout)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    return app
 
 
 class _StructlogAccessLogger(AbstractAccessLogger):

@@ -74,6 +74,8 @@ class ConnectorOptions:
     #: records, or this share of the announced total (see syncd.connectors.paging).
     drift_records: int = 10
     drift_share: float = 0.001
+    #: Hosts requests may go to (empty: any); see :mod:`syncd.egress`.
+    allowed_hosts: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -35,9 +35,11 @@ import structlog
 from syncd.connectors.auth import Auth, HeaderAuth
 from syncd.connectors.base import ConnectorOptions, ConnectorStats
 from syncd.connectors.ratelimit import TokenBucket
+from syncd.egress import host_allowed
 from syncd.errors import (
     AuthenticationError,
     ConnectorError,
+    EgressRefused,
     PermanentError,
     PermissionDenied,
     PMSBadResponse,
@@ -212,6 +214,10 @@ class JsonHttpClient:
         credentials were renewed, or a connection that could not be opened.
         ``authenticate=False`` sends no credentials (the login request itself).
         """
+        if not host_allowed(self.base_url, self.options.allowed_hosts):
+            raise EgressRefused(
+                "the PMS host is not on SYNCD_EGRESS_ALLOWED_HOSTS", url=self.base_url
+            )
         session = self._session
         if session is None:
             raise RuntimeError("JsonHttpClient is not open; use 'async with' or call open()")

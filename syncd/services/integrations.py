@@ -1,4 +1,4 @@
-"""Integrations: adding one (validated before anything is stored) and removing one.
+"""Integrations: adding, listing, enabling, configuring and removing them.
 
 Errors name the field of the request (``credentials.client_id``,
 ``base_url``, ``id``); a front end may show them under its own option names.
@@ -7,17 +7,26 @@ Errors name the field of the request (``credentials.client_id``,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from syncd.connectors.registry import get_connector_class
-from syncd.domain import Environment, Integration
+from syncd.domain import Environment, Integration, RunRecord
 from syncd.errors import ConfigError, IntegrationNotFound, RunConflict
-from syncd.integration_config import connector_option
+from syncd.integration_config import (
+    Effective,
+    apply_file,
+    apply_setting,
+    connector_option,
+    effective,
+)
+from syncd.jobs import load_jobs
+from syncd.services.schedules import reconcile_schedules
+from syncd.settings import Settings
 from syncd.store.base import DEFAULT_STALE_AFTER, Store
 from syncd.urls import check_http_url
 
@@ -147,3 +156,117 @@ async def remove_integration(store: Store, integration_id: str) -> Removal:
         ) from None
     log.info("integration.removed", integration_id=integration_id, **removed)
     return Removal(integration_id=integration_id, removed=removed)
+
+
+# -- looking at integrations --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationStatus:
+    """An integration and the last sync of it (None: never synced)."""
+
+    integration: Integration
+    last_run: RunRecord | None
+
+
+async def list_integrations(store: Store) -> list[IntegrationStatus]:
+    """Every integration with its last whole sync."""
+    return [
+        IntegrationStatus(integration=i, last_run=await store.last_root_run(i.id))
+        for i in await store.list_integrations()
+    ]
+
+
+async def show_integration(store: Store, integration: str) -> IntegrationStatus:
+    """One integration (id or name) with its last whole sync."""
+    found = await store.get_integration(integration)
+    return IntegrationStatus(integration=found, last_run=await store.last_root_run(found.id))
+
+
+def integration_json(integration: Integration) -> dict[str, Any]:
+    """An integration as plain JSON data, its credentials reduced to their keys."""
+    return {
+        "id": integration.id,
+        "name": integration.name,
+        "vendor": integration.vendor,
+        "environment": integration.environment.value,
+        "enabled": integration.enabled,
+        "base_url": integration.base_url,
+        # Only the keys: credentials never leave the store in clear.
+        "credential_keys": sorted(integration.credentials),
+        "options": dict(integration.options),
+        "created_at": integration.created_at.isoformat() if integration.created_at else None,
+    }
+
+
+# -- changing integrations ----------------------------------------------------
+
+
+async def set_integration_enabled(
+    store: Store, settings: Settings, integration: str, enabled: bool
+) -> Integration:
+    """Enable or disable an integration (id or name); its schedules follow at once."""
+    found = await store.get_integration(integration)
+    await store.set_enabled(found.id, enabled)
+    await reconcile_schedules(store, settings)
+    return replace(found, enabled=enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsDocument:
+    """Settings as nested mappings (a parsed YAML file) and where they came from.
+
+    ``source`` names the document in errors (a file path, "request body").
+    """
+
+    data: Any
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationConfig:
+    """An integration's effective configuration after a change (or none)."""
+
+    integration_id: str
+    #: Every setting with its value and where it comes from, in a stable order.
+    settings: tuple[Effective, ...]
+    #: True when the change altered the stored options.
+    changed: bool
+
+
+async def configure_integration(
+    store: Store,
+    settings: Settings,
+    integration: str,
+    *,
+    document: SettingsDocument | None = None,
+    changes: Sequence[tuple[str, Any]] = (),
+) -> IntegrationConfig:
+    """Apply ``document`` and then each ``(key, value)`` change to an integration's options.
+
+    A value may be YAML text (``"false"``, ``"{type: interval, seconds: 600}"``)
+    or data. Every change is validated before anything is stored: a
+    ConfigError names the key (and the document's source) and leaves the
+    integration as it was. Without changes, the configuration is only read.
+    """
+    found = await store.get_integration(integration)
+    jobs = load_jobs(found.vendor, settings.jobs_dir)
+    options: dict[str, Any] = dict(found.options)
+    if document is not None:
+        options = apply_file(options, jobs, document.data, document.source)
+    for key, value in changes:
+        options = apply_setting(options, jobs, key, value)
+    changed = options != dict(found.options)
+    if changed:
+        await store.update_integration(replace(found, options=options))
+        # Schedules and job controls are part of the options.
+        await reconcile_schedules(store, settings)
+        log.info("integration.configured", integration_id=found.id)
+    return IntegrationConfig(
+        integration_id=found.id, settings=tuple(effective(options, jobs)), changed=changed
+    )
+
+
+def config_json(config: IntegrationConfig) -> dict[str, Any]:
+    """An effective configuration as plain JSON data: each key's value and source."""
+    return {r.key: {"value": r.value, "source": r.source} for r in config.settings}

@@ -26,6 +26,7 @@ import orjson
 import structlog
 
 from syncd import __version__
+from syncd.egress import host_allowed
 from syncd.errors import StoreError
 from syncd.metrics import Metrics
 from syncd.store.webhook_base import (
@@ -76,6 +77,8 @@ class DispatcherConfig:
     flush_interval: float = 0.02
     #: How long an id skipped by fan-out (its transaction still open) is awaited.
     gap_hold: timedelta = timedelta(minutes=10)
+    #: Receiver hosts deliveries may go to (empty: any); see :mod:`syncd.egress`.
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lease <= self.timeout:
@@ -133,8 +136,11 @@ async def _post(
     key: bytes,
     msg_id: str,
     body: bytes,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> _Answer:
     """Post one signed message; never raises for what the receiver or network does."""
+    if not host_allowed(subscription.url, allowed_hosts):
+        return _Answer(None, "", 0.0, "host not allowed by SYNCD_EGRESS_ALLOWED_HOSTS")
     headers = {
         **subscription.headers,
         "content-type": "application/json",
@@ -172,7 +178,12 @@ def client_session(config: DispatcherConfig) -> aiohttp.ClientSession:
     )
 
 
-async def send_test(subscription: Subscription, *, answer_within: float = 10.0) -> TestResult:
+async def send_test(
+    subscription: Subscription,
+    *,
+    answer_within: float = 10.0,
+    allowed_hosts: tuple[str, ...] = (),
+) -> TestResult:
     """Post a signed ``WEBHOOK_TEST`` message to a subscription's URL, outside the queue."""
     msg_id = f"evt_test_{secrets.token_hex(8)}"
     now = datetime.now(UTC)
@@ -183,7 +194,9 @@ async def send_test(subscription: Subscription, *, answer_within: float = 10.0) 
     body = orjson.dumps(envelope(TEST_EVENT_TYPE, now, data))
     config = DispatcherConfig(timeout=answer_within, lease=answer_within + 1, max_concurrency=1)
     async with client_session(config) as session:
-        answer = await _post(session, subscription, secret_key(subscription.secret), msg_id, body)
+        answer = await _post(
+            session, subscription, secret_key(subscription.secret), msg_id, body, allowed_hosts
+        )
     return TestResult(msg_id, answer.status, answer.text, answer.latency_ms, answer.error)
 
 
@@ -424,7 +437,12 @@ class Dispatcher:
                         continue
                     attempted_at = datetime.now(UTC)
                     answer = await _post(
-                        session, job.subscription, job.key, message_id(d.event_id), job.body
+                        session,
+                        job.subscription,
+                        job.key,
+                        message_id(d.event_id),
+                        job.body,
+                        self.config.allowed_hosts,
                     )
                 self._finish(self._outcome(d, attempted_at, answer))
         finally:

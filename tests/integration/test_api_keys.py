@@ -11,8 +11,8 @@ from alembic import command
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
 
+from syncd.cli.keys import key_json
 from syncd.errors import ConfigError, KeyNameTaken, KeyNotFound
-from syncd.keys_cli import key_json
 from syncd.services.keys import (
     PREFIX_LENGTH,
     KeyRateLimiter,

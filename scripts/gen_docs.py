@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from syncd.docgen.api import api_markdown
 from syncd.docgen.models import models_markdown
 from syncd.docgen.pms import pms_markdown
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATORS: dict[str, Callable[[Path], str]] = {
     "docs/models.md": lambda root: models_markdown(root / "transforms"),
     "docs/pms.md": lambda root: pms_markdown(),
+    "docs/api.md": lambda root: api_markdown(),
 }
 
 #: Diff lines shown per stale document: enough to see what changed.

@@ -18,10 +18,13 @@ Stored in the integration's ``options`` (in the database) and edited with
   first sync and back-syncs too;
 - ``properties.<x_property_id>.enabled``: sync a property's data or not (a
   disabled property's records are neither stored nor ever swept);
+- ``new_properties_are_enabled`` (default true): false makes a property seen
+  for the first time disabled (its record is stored, its data is not);
 - ``enum_maps.<map>.<raw value>``: a custom normalization.
 
 Every value is validated before it is stored; an invalid one is refused with
-its key named.
+its key named. ``archived_at`` (when the integration was archived) is kept
+there too, but set only by archiving (``syncd integrations archive``).
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ def disabled_properties(options: Mapping[str, Any]) -> frozenset[str]:
         for x_id, controls in options.get("properties", {}).items()
         if isinstance(controls, Mapping) and controls.get("enabled") is False
     )
+
+
+#: The options key holding when an integration was archived (absent: not archived).
+ARCHIVED_AT = "archived_at"
+
+
+def new_properties_are_enabled(options: Mapping[str, Any]) -> bool:
+    """False when a property seen for the first time is to start disabled."""
+    return options.get("new_properties_are_enabled", True) is not False
 
 
 def emit_initial_events(options: Mapping[str, Any]) -> bool:
@@ -184,7 +196,7 @@ def apply_setting(
         out[key] = _scalar(key, raw)
     elif key == "sweep_max_share":
         out[key] = _share(key, raw)
-    elif key == "emit_initial_events":
+    elif key in ("emit_initial_events", "new_properties_are_enabled"):
         if not isinstance(raw, bool):
             raise _fail(key, f"expected true or false, got {raw!r}")
         out[key] = raw
@@ -234,7 +246,8 @@ def apply_setting(
         raise _fail(
             key,
             "unknown setting (use rate_limit_per_second, page_size, concurrency, "
-            "sweep_max_share, emit_initial_events, schedules.<job>, jobs.<model>.enabled, "
+            "sweep_max_share, emit_initial_events, new_properties_are_enabled, "
+            "schedules.<job>, jobs.<model>.enabled, "
             "jobs.<model>.sweep_max_share, date_filters.<model>.field, "
             "date_filters.<model>.window_days, properties.<x_property_id>.enabled "
             "or enum_maps.<map>.<raw>)",
@@ -345,6 +358,7 @@ def effective(options: Mapping[str, Any], jobs: VendorJobs) -> list[Effective]:
     for key, default in (
         ("sweep_max_share", DEFAULT_SWEEP_MAX_SHARE),
         ("emit_initial_events", False),
+        ("new_properties_are_enabled", True),
     ):
         if key in options:
             rows.append(Effective(key, options[key], "integration"))

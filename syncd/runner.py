@@ -74,6 +74,7 @@ from syncd.integration_config import (
     apply_job_overrides,
     disabled_properties,
     emit_initial_events,
+    new_properties_are_enabled,
     sweep_max_share,
 )
 from syncd.jobs import ModelJob, VendorJobs, load_jobs
@@ -82,10 +83,13 @@ from syncd.nodes import default_node_id, process_gone
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
 from syncd.transform import ModelTransform, TransformSet, load_transforms
 from syncd.transform.loader import vendor_dirname
+from syncd.transform.overrides import custom_data_overrides, with_custom_data
 
 log = structlog.get_logger(__name__)
 
-#: The trigger of a back-sync (a re-fetch of history): it writes no data events.
+#: The trigger of a back-sync (a re-fetch of history): a full run of every
+#: model with its date filters widened to all history (no ``window_days``),
+#: and no data events.
 BACKSYNC_TRIGGER = "backsync"
 
 #: The stored PMS date each ``date_filter`` windows on.
@@ -286,6 +290,8 @@ class Runner:
         started = time.monotonic()
         stale = stale_after or DEFAULT_STALE_AFTER
         owner = self.config.owner
+        # A back-sync re-fetches everything, whoever asks for it.
+        full = full or trigger == BACKSYNC_TRIGGER
         root_mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
         if models:
             try:
@@ -385,6 +391,7 @@ class Runner:
                 directory=root / vendor_dirname(integration.vendor) if root else None,
                 enum_overrides=integration.options.get("enum_maps"),
             )
+            transforms = with_custom_data(transforms, custom_data_overrides(integration.options))
         except SyncdError as exc:
             # A broken jobs/ or transforms/ file: record the failure where
             # operators look (the job log, JOB_FAILURE, /readyz), not only a log line.
@@ -446,6 +453,11 @@ class Runner:
                         )
                     outcomes.append(outcome)
                     total.add(outcome.counts)
+                    if job.model == "properties" and not new_properties_are_enabled(
+                        integration.options
+                    ):
+                        # Properties held back by that run are disabled from here on.
+                        integration = await self._with_stored_options(integration)
                     if outcome.status not in SYNCED_STATUSES:
                         unsynced.add(job.model)
                     if outcome.stopped:
@@ -610,8 +622,11 @@ class Runner:
                 model=model,
                 date_filter=job.date_filter,
             )
+        # A back-sync widens the date filter to all history: no window_days.
+        all_history = trigger == BACKSYNC_TRIGGER
+        window_days = job.window_days if windowed and not all_history else None
         mode, fetch_window, target, cursor = self._window(
-            checkpoint, windowed, full, job.window_days if windowed else None
+            checkpoint, windowed, full, window_days, all_history=all_history
         )
         if windowed:
             fetch_window = replace(fetch_window, field=job.date_filter)
@@ -750,6 +765,8 @@ class Runner:
                         events=emit,
                         fetched=len(page.records),
                     )
+                    if item.first_seen:
+                        await self._hold_properties(integration, item.first_seen)
                     counts.fetched += len(page.records)
                     counts.created += result.created
                     counts.updated += result.updated
@@ -906,16 +923,46 @@ class Runner:
             records = [r for r in records if not _of_property(r, transform.model, disabled)]
         # A quarantined record whose id cannot be read could be any stored record.
         unidentified = sum(transform.source_key(q.raw) is None for q in quarantined)
-        return _Transformed(page, records, quarantined, seen, digests, unidentified)
+        first_seen = first_seen_properties(integration.options, transform.model, records, known)
+        return _Transformed(page, records, quarantined, seen, digests, unidentified, first_seen)
+
+    async def _hold_properties(self, integration: Integration, x_ids: Sequence[str]) -> None:
+        """Disable properties seen for the first time (``new_properties_are_enabled: false``).
+
+        Their records are stored by the page that found them; their data is
+        not fetched by the models that follow, and they are never swept.
+        """
+        current = await self.store.get_integration(integration.id)
+        controls = dict(current.options.get("properties", {}))
+        held = [x for x in x_ids if x not in controls]
+        if not held:
+            return
+        for x_id in held:
+            controls[x_id] = {"enabled": False}
+        options = {**current.options, "properties": controls}
+        await self.store.update_integration(replace(current, options=options))
+        log.info("sync.properties.held", integration_id=integration.id, x_property_ids=held)
+
+    async def _with_stored_options(self, integration: Integration) -> Integration:
+        """``integration`` with its options as stored now (properties held meanwhile)."""
+        current = await self.store.get_integration(integration.id)
+        return replace(integration, options=current.options)
 
     def _window(
-        self, checkpoint: Checkpoint, windowed: bool, full: bool, window_days: int | None = None
+        self,
+        checkpoint: Checkpoint,
+        windowed: bool,
+        full: bool,
+        window_days: int | None = None,
+        *,
+        all_history: bool = False,
     ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
         """(mode, window to ask the PMS, watermark to save on success, resume cursor).
 
         A full run asks for everything, or for the last ``window_days`` when
         the model's date filter has a window; an incremental run from the
-        watermark (minus the overlap) to now.
+        watermark (minus the overlap) to now. With ``all_history`` (a
+        back-sync) an unfinished full run resumes only if it too had no window.
         """
         wanted = (
             SyncMode.FULL
@@ -927,6 +974,8 @@ class Runner:
             and checkpoint.window is not None
             and checkpoint.window.until is not None
             and checkpoint.cursor_mode is wanted
+            # A windowed run's cursor does not cover the history a back-sync wants.
+            and not (all_history and checkpoint.window.since is not None)
         ):
             # An unfinished run of the same kind: resume it with its window.
             window = checkpoint.window
@@ -946,6 +995,25 @@ class Runner:
         assert checkpoint.watermark is not None
         since = checkpoint.watermark - self.config.overlap
         return wanted, FetchWindow(since=since, until=now), now, None
+
+
+def first_seen_properties(
+    options: Mapping[str, Any],
+    model: str,
+    records: Sequence[NormalizedRecord],
+    known: Mapping[str, str],
+) -> tuple[str, ...]:
+    """The properties of a page to start disabled: the ``new_properties_are_enabled`` rule.
+
+    When the integration's ``new_properties_are_enabled`` is false, a property
+    with no live record in the cache (``known``: the page's stored sources)
+    and no setting of its own is seen for the first time: it is held back
+    until an operator enables it. Otherwise none is.
+    """
+    if model != "properties" or new_properties_are_enabled(options):
+        return ()
+    configured = options.get("properties", {})
+    return tuple(r.x_id for r in records if r.x_id not in known and r.x_id not in configured)
 
 
 def _of_property(record: NormalizedRecord, model: str, properties: frozenset[str]) -> bool:
@@ -972,6 +1040,8 @@ class _Transformed:
     source_hashes: dict[str, str]
     #: Quarantined records without a readable id.
     unidentified: int = 0
+    #: Properties seen for the first time that are to start disabled.
+    first_seen: tuple[str, ...] = ()
 
 
 def _root_status(outcomes: Sequence[ModelOutcome], fatal: str | None) -> RunStatus:

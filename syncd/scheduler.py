@@ -5,15 +5,24 @@ for due schedules, claims a few atomically with a lease, renews the lease
 while the job runs, and gives it back with the next fire time. A node that
 dies stops renewing; its lease expires and another node takes the job over,
 resuming from the checkpoint.
+
+A sync asked for on demand (a manual sync or a back-sync, see
+:mod:`syncd.services.syncs`) is one more row of the same table: job
+:data:`REQUEST_JOB`, due at once, its :class:`SyncRequest` in the trigger
+column. Any node claims it like a schedule and deletes it once the run has
+ended, so a request survives a restart and runs exactly once. While it is
+leased no other job of its integration is claimed (one leased job per
+integration), so scheduled runs wait until a back-sync is done.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -23,7 +32,7 @@ from syncd.domain import Environment, Schedule
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
 from syncd.jobs import SCHEDULED_JOBS, VendorJobs, load_jobs
 from syncd.nodes import default_node_id
-from syncd.runner import Runner, RunnerConfig, SyncReport
+from syncd.runner import BACKSYNC_TRIGGER, Runner, RunnerConfig, SyncReport
 from syncd.store.base import Store
 from syncd.triggers import (
     CronSpec,
@@ -34,7 +43,55 @@ from syncd.triggers import (
     trigger_json,
 )
 
-__all__ = ["Scheduler", "SchedulerConfig", "coalesced_fires", "default_node_id"]
+__all__ = [
+    "REQUEST_JOB",
+    "Scheduler",
+    "SchedulerConfig",
+    "SyncRequest",
+    "coalesced_fires",
+    "default_node_id",
+]
+
+#: The job of a schedule row holding a sync asked for on demand (at most one
+#: per integration: the table's key makes a second request a conflict).
+REQUEST_JOB = "requested"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """A manual sync or back-sync waiting in the schedules table for a node to run it."""
+
+    back_sync: bool
+    #: None: every enabled model.
+    models: tuple[str, ...] | None
+    requested_at: datetime
+
+    @property
+    def run_trigger(self) -> str:
+        """The trigger its run is recorded with (``manual`` or ``backsync``)."""
+        return BACKSYNC_TRIGGER if self.back_sync else "manual"
+
+    def trigger_json(self) -> dict[str, Any]:
+        """The request as the schedule row's trigger column stores it."""
+        return {
+            "type": "request",
+            "back_sync": self.back_sync,
+            "models": list(self.models) if self.models is not None else None,
+            "requested_at": self.requested_at.isoformat(),
+        }
+
+    @classmethod
+    def from_trigger(cls, data: Mapping[str, Any]) -> SyncRequest:
+        """The request a row's trigger column holds (ValueError if it holds none)."""
+        if data.get("type") != "request":
+            raise ValueError(f"not a sync request: {dict(data)!r}")
+        models = data.get("models")
+        return cls(
+            back_sync=bool(data.get("back_sync")),
+            models=tuple(str(m) for m in models) if models else None,
+            requested_at=datetime.fromisoformat(str(data["requested_at"])),
+        )
+
 
 #: Counting missed fire times stops here (a trigger of seconds left idle for days).
 _MAX_COALESCED = 100_000
@@ -166,7 +223,8 @@ class Scheduler:
                     key[0], key[1], trigger, next_fire(spec, now), current.state
                 )
         for key, current in existing.items():
-            if key not in wanted and current.lease_owner is None:
+            # A pending request is no schedule: it goes once it has run.
+            if key not in wanted and current.lease_owner is None and key[1] != REQUEST_JOB:
                 await self.store.delete_schedule(key[0], key[1])
 
     async def run(self) -> None:
@@ -245,8 +303,21 @@ class Scheduler:
         bound = log.bind(integration_id=key[0], job=key[1], node=self.node_id)
         bound.info("scheduler.job.started")
         status, stopped, retry_soon = "error", False, False
+        request: SyncRequest | None = None
         try:
+            if schedule.job == REQUEST_JOB:
+                try:
+                    request = SyncRequest.from_trigger(schedule.trigger)
+                except (ValueError, KeyError, TypeError) as exc:
+                    # Unreadable: dropped (released below), never retried forever.
+                    bound.error("scheduler.request.invalid", error=str(exc))
+                    return
             integration = await self.store.get_integration(schedule.integration_id)
+            if request is not None and not integration.enabled:
+                # Disabled after it was asked for: nothing runs it on its own.
+                status = "dropped"
+                bound.warning("scheduler.request.dropped", reason="integration disabled")
+                return
             slots = self._vendor_slots.setdefault(
                 integration.vendor, anyio.Semaphore(self.config.max_per_vendor)
             )
@@ -257,8 +328,9 @@ class Scheduler:
                     return
                 report = await self.runner.run(
                     integration,
-                    full=schedule.job == "full",
-                    trigger="schedule",
+                    models=request.models if request else None,
+                    full=request.back_sync if request else schedule.job == "full",
+                    trigger=request.run_trigger if request else "schedule",
                     scheduled_for=schedule.next_run_at,
                     coalesced_fires=schedule.coalesced_fires,
                     should_stop=lambda: self._stopping,
@@ -270,7 +342,7 @@ class Scheduler:
             status, stopped = report.status.value, report.stopped
             if report.skipped:
                 # Another run (a manual one) is syncing the integration: this
-                # fire time is answered once it is done, not dropped.
+                # fire time (or request) is answered once it is done, not dropped.
                 retry_soon = True
                 bound.info("scheduler.job.busy", error=report.error)
             if self._on_report:
@@ -286,7 +358,13 @@ class Scheduler:
             bound.error("scheduler.job.failed", error=str(exc), error_type=type(exc).__name__)
         finally:
             with anyio.CancelScope(shield=True):
-                await self._release(schedule, bound, stopped=stopped, busy=retry_soon)
+                await self._release(
+                    schedule,
+                    bound,
+                    stopped=stopped,
+                    busy=retry_soon,
+                    done=schedule.job == REQUEST_JOB,
+                )
             self._running.pop(key, None)
             if not self._running:
                 self._idle.set()
@@ -299,11 +377,16 @@ class Scheduler:
         *,
         stopped: bool,
         busy: bool,
+        done: bool = False,
     ) -> None:
+        """Give the claim back; ``done``: a request whose run ended, whose row goes."""
         now = datetime.now(UTC)
         next_run: datetime | None
         coalesced = schedule.coalesced_fires
         try:
+            if done and not busy and not stopped:
+                await self.store.delete_schedule(schedule.integration_id, schedule.job)
+                return
             if busy:
                 # Blocked by another run: the lease lapses shortly and the same
                 # fire time is claimed again (by any node), not the next one.

@@ -20,6 +20,7 @@ import structlog
 from syncd.api import HttpServer, Readiness
 from syncd.api.application import build_application
 from syncd.api.auth import KeyGuard
+from syncd.api.background import BackgroundWork
 from syncd.api.context import ApiContext
 from syncd.app import (
     make_dispatcher,
@@ -124,15 +125,19 @@ async def serve(
             on_lag=metrics.record_schedule_lag,
         )
         metrics.track_leases_held(lambda: scheduler.leases_held)
+        background = BackgroundWork()
         ctx = ApiContext(
             store=store,
             webhooks=make_webhook_store(store),
             settings=settings,
             guard=KeyGuard(SqlKeyStore(store.engine)),
+            background=background,
         )
         http = HttpServer(build_application(ctx, metrics=metrics, readiness=readiness))
         try:
             async with anyio.create_task_group() as tg:
+                # Before the server: a request may hand work over at once.
+                await tg.start(background.run, name="api-background")
                 url = await tg.start(http.serve, settings.http_host, settings.http_port)
                 tg.start_soon(scheduler.run, name="scheduler")
                 # Cancelled with the rest: it records what it posted and hands

@@ -39,10 +39,11 @@ def _areas() -> list[ModuleType]:
         jobs,
         normalization,
         records,
+        syncs,
         webhooks,
     )
 
-    return [integrations, data_access, normalization, jobs, webhooks, records, events]
+    return [integrations, data_access, normalization, jobs, webhooks, records, events, syncs]
 
 
 def _version() -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from syncd.api.background import BackgroundWork
     from syncd.settings import Settings
     from syncd.store.sql import SqlStore
     from syncd.store.webhooks import SqlWebhookStore
@@ -39,6 +40,8 @@ class ApiContext:
     webhooks: SqlWebhookStore
     settings: Settings
     guard: Guard
+    #: Work that outlives a request (None: the server runs none; such routes answer 503).
+    background: BackgroundWork | None = None
 
 
 API_CONTEXT = web.AppKey("syncd_api_context", ApiContext)

@@ -96,7 +96,9 @@ def _operation(route: Route) -> dict[str, Any]:
     else:
         op["security"] = []
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": _content(route.body)}
+        # An empty body reads as {}: it is optional when every field is.
+        needed = any(f.is_required() for f in route.body.model_fields.values())
+        op["requestBody"] = {"required": needed, "content": _content(route.body)}
     responses: dict[str, Any] = {}
     ok: dict[str, Any] = {"description": _REASONS.get(route.status, "OK")}
     if route.response is not None:

@@ -25,6 +25,7 @@ from syncd.cli import (
     integrations,
     jobs,
     keys,
+    normalization,
     pms,
     run,
     schedules,
@@ -49,7 +50,21 @@ from syncd.settings import describe_settings, load_settings
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command groups, in the order ``syncd --help`` lists them.
-_GROUPS = (db, integrations, run, jobs, schedules, sweeps, serve, demo, sim, webhooks, keys, pms)
+_GROUPS = (
+    db,
+    integrations,
+    run,
+    jobs,
+    schedules,
+    sweeps,
+    serve,
+    demo,
+    sim,
+    webhooks,
+    keys,
+    pms,
+    normalization,
+)
 
 #: The coroutine behind each top-level command.
 COMMANDS: dict[str, Command] = {
@@ -66,6 +81,7 @@ COMMANDS: dict[str, Command] = {
     "webhooks": webhooks.cmd_webhooks,
     "events": webhooks.cmd_events,
     "keys": keys.cmd_keys,
+    "normalization": normalization.cmd_normalization,
 }
 
 #: Errors that are the operator's to fix: bad usage or configuration (exit code 2).

@@ -1,4 +1,5 @@
-"""``syncd integrations …``: add, list, show, enable, disable, configure, pause, resume, remove."""
+"""``syncd integrations …``: add, clone, list, show, enable, disable, archive, unarchive,
+config, properties, property, pause, resume, remove, sync."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.app import open_store
+from syncd.cli.checks import add_check_parser, check_integration
 from syncd.cli.common import (
     EXIT_OK,
     Aborted,
@@ -19,11 +21,13 @@ from syncd.cli.common import (
     parse_credentials,
 )
 from syncd.cli.output import console, print_json
+from syncd.cli.run import add_sync_parser, queue_sync
 from syncd.connectors.registry import known_vendors
 from syncd.domain import Environment, Integration, ScheduleState
 from syncd.errors import ConfigError
 from syncd.integration_config import load_file
 from syncd.progress import run_json, table
+from syncd.services.cloning import clone_integration
 from syncd.services.integrations import (
     NewIntegration,
     SettingsDocument,
@@ -34,8 +38,15 @@ from syncd.services.integrations import (
     integration_json,
     list_integrations,
     remove_integration,
+    set_archived,
     set_integration_enabled,
     show_integration,
+)
+from syncd.services.properties import (
+    PropertyNotFound,
+    PropertySetting,
+    list_property_settings,
+    set_property_enabled,
 )
 from syncd.services.schedules import set_schedules_state
 from syncd.settings import Settings
@@ -113,6 +124,42 @@ def add_parsers(sub: Subparsers) -> None:
         p = integ.add_parser(name, help=f"{name} the schedules of an integration (or one job)")
         p.add_argument("integration", help="id or name")
         p.add_argument("--job", help="only this job (incremental, full)")
+    add_sync_parser(integ)
+    _add_more_parsers(integ)
+
+
+def _add_more_parsers(integ: Subparsers) -> None:
+    clone = integ.add_parser(
+        "clone",
+        help="add a disabled integration with another's schedules, date filters, job "
+        "controls, enum maps and connector controls (not its credentials, properties or data)",
+    )
+    clone.add_argument("source", help="the integration to copy (id or name)")
+    clone.add_argument("--name", required=True, help="a unique display name")
+    clone.add_argument("--id", dest="integration_id", help="a unique slug (default: from the name)")
+    clone.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a credential of the new account (repeat); encrypted at rest",
+    )
+    clone.add_argument("--base-url", help="PMS base URL (default: the vendor's)")
+    archive = integ.add_parser("archive", help="disable an integration and keep its data")
+    archive.add_argument("integration", help="id or name")
+    unarchive = integ.add_parser("unarchive", help="unarchive an integration (stays disabled)")
+    unarchive.add_argument("integration", help="id or name")
+    props = integ.add_parser("properties", help="list an integration's properties and settings")
+    props.add_argument("integration", help="id or name")
+    props.add_argument("--json", action="store_true", help="JSON output")
+    prop = integ.add_parser("property", help="enable or disable one property's data")
+    prop.add_argument("integration", help="id or name")
+    prop.add_argument("x_property_id", help="the property's id in the PMS")
+    state = prop.add_mutually_exclusive_group(required=True)
+    state.add_argument("--enable", dest="enabled", action="store_true", default=None)
+    state.add_argument("--disable", dest="enabled", action="store_false")
+    # -- data-access check (syncd.cli.checks) --
+    add_check_parser(integ)
 
 
 _Action = Callable[[argparse.Namespace, SqlStore, Settings], Awaitable[int]]
@@ -263,6 +310,75 @@ def _confirm_removal(integration: Integration) -> None:
         raise Aborted(f"not confirmed: integration {integration.id} was not removed")
 
 
+async def _clone(args: argparse.Namespace, store: SqlStore, settings: Settings) -> int:
+    try:
+        integration = await clone_integration(
+            store,
+            settings,
+            args.source,
+            name=args.name,
+            credentials=parse_credentials(args.credential),
+            integration_id=args.integration_id,
+            base_url=args.base_url,
+        )
+    except ConfigError as exc:
+        raise option_error(exc, _ADD_OPTIONS) from None
+    print(
+        f"added integration {integration.id} ({integration.vendor}, "
+        f"{integration.environment.value}, disabled), configured like {args.source}"
+    )
+    return EXIT_OK
+
+
+async def _set_archived(args: argparse.Namespace, store: SqlStore, settings: Settings) -> int:
+    action = args.integrations_command
+    integration = await set_archived(store, settings, args.integration, action == "archive")
+    print(f"{integration.id}: {action}d ({'enabled' if integration.enabled else 'disabled'})")
+    return EXIT_OK
+
+
+def _property_json(s: PropertySetting) -> dict[str, Any]:
+    return {
+        "id": str(s.id),
+        "x_property_id": s.x_property_id,
+        "name": s.name,
+        "enabled": s.enabled,
+        "created_at": s.created_at.isoformat(),
+    }
+
+
+async def _properties(args: argparse.Namespace, store: SqlStore, settings: Settings) -> int:
+    found = await find_integration(store, args.integration)
+    shown: list[PropertySetting] = []
+    while True:
+        page = await list_property_settings(
+            store, found.id, (("x_property_id", False),), offset=len(shown), limit=250
+        )
+        shown.extend(page.settings)
+        if not page.settings or len(shown) >= page.total:
+            break
+    if args.json:
+        print_json([_property_json(s) for s in shown])
+        return EXIT_OK
+    listing = table(f"properties of {found.id}", "x_property_id", "name", "enabled", "id")
+    for s in shown:
+        listing.add_row(s.x_property_id, s.name or "-", "yes" if s.enabled else "no", str(s.id))
+    console().print(listing)
+    return EXIT_OK
+
+
+async def _property(args: argparse.Namespace, store: SqlStore, settings: Settings) -> int:
+    try:
+        setting = await set_property_enabled(
+            store, settings, args.integration, args.enabled, x_property_id=args.x_property_id
+        )
+    except PropertyNotFound as exc:
+        raise UsageError(str(exc)) from None
+    state = "enabled" if setting.enabled else "disabled"
+    print(f"{setting.integration_id}: property {setting.x_property_id} {state}")
+    return EXIT_OK
+
+
 _ACTIONS: dict[str, _Action] = {
     "add": _add,
     "list": _list,
@@ -273,4 +389,12 @@ _ACTIONS: dict[str, _Action] = {
     "resume": _set_schedules_state,
     "config": _config,
     "remove": _remove,
+    "clone": _clone,
+    "archive": _set_archived,
+    "unarchive": _set_archived,
+    "properties": _properties,
+    "property": _property,
+    "sync": queue_sync,
+    # -- data-access check (syncd.cli.checks) --
+    "check": check_integration,
 }

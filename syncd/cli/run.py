@@ -1,4 +1,8 @@
-"""``syncd run``: sync one integration now, in the foreground, with progress bars."""
+"""``syncd run``: sync one integration now, in the foreground, with progress bars.
+
+Also ``syncd integrations sync``: queue a manual sync or back-sync for the
+daemon's scheduler to run (the same request as ``POST .../manual-sync``).
+"""
 
 from __future__ import annotations
 
@@ -25,11 +29,12 @@ from syncd.logs import configure_logging
 from syncd.models import MODELS
 from syncd.progress import RichProgress, report_json, summary_table
 from syncd.services.runs import SyncOutcome, sync_integration, sync_target
+from syncd.services.syncs import request_sync
 from syncd.settings import Settings
 from syncd.store.sql import SqlStore
 
 #: The option of ``run`` behind each field a service error may name.
-_OPTIONS = {"models": "--model"}
+_OPTIONS = {"models": "--model", "models_to_sync": "--model"}
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -115,3 +120,45 @@ async def sync_and_report(
         # recorded as FAILED all the same).
         return EXIT_USAGE
     return EXIT_OK if report.status is RunStatus.SUCCESS else EXIT_FAILED
+
+
+def add_sync_parser(integrations: Subparsers) -> None:
+    """Add ``integrations sync`` to the ``integrations`` subcommands."""
+    sync = integrations.add_parser(
+        "sync",
+        help="queue a manual sync (or --back-sync) for syncd serve to run; "
+        "`syncd run` syncs in the foreground instead",
+    )
+    sync.add_argument("integration", help="id or name")
+    sync.add_argument(
+        "--back-sync",
+        action="store_true",
+        help="a full run of all history (date filters widened), without data events",
+    )
+    sync.add_argument("--model", action="append", help="only this model (repeat)")
+    sync.add_argument("--json", action="store_true", help="JSON output")
+
+
+async def queue_sync(args: argparse.Namespace, store: SqlStore, settings: Settings) -> int:
+    """Record a manual sync or back-sync of an integration for the scheduler."""
+    try:
+        queued = await request_sync(
+            store, settings, args.integration, back_sync=args.back_sync, models=args.model
+        )
+    except ConfigError as exc:
+        raise option_error(exc, _OPTIONS) from None
+    request = queued.request
+    if args.json:
+        print_json(
+            {
+                "integration_id": queued.integration_id,
+                "trigger": request.run_trigger,
+                "models": list(request.models) if request.models else None,
+                "requested_at": request.requested_at.isoformat(),
+            }
+        )
+        return EXIT_OK
+    kind = "back-sync" if request.back_sync else "manual sync"
+    models = f" of {', '.join(request.models)}" if request.models else ""
+    print(f"{queued.integration_id}: {kind}{models} queued; syncd serve runs it next")
+    return EXIT_OK

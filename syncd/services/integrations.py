@@ -1,4 +1,4 @@
-"""Integrations: adding, listing, enabling, configuring and removing them.
+"""Integrations: adding, listing, enabling, changing, archiving, configuring and removing them.
 
 Errors name the field of the request (``credentials.client_id``,
 ``base_url``, ``id``); a front end may show them under its own option names.
@@ -18,16 +18,18 @@ from syncd.connectors.registry import get_connector_class
 from syncd.domain import Environment, Integration, RunRecord
 from syncd.errors import ConfigError, IntegrationNotFound, RunConflict
 from syncd.integration_config import (
+    ARCHIVED_AT,
     Effective,
     apply_file,
     apply_setting,
     connector_option,
     effective,
 )
-from syncd.jobs import load_jobs
+from syncd.jobs import SCHEDULED_JOBS, load_jobs
 from syncd.services.schedules import reconcile_schedules
 from syncd.settings import Settings
 from syncd.store.base import DEFAULT_STALE_AFTER, Store
+from syncd.triggers import next_fire, parse_trigger
 from syncd.urls import check_http_url
 
 log = structlog.get_logger(__name__)
@@ -37,6 +39,18 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MAX_BASE_URL = 500
 #: Options an integration may be created with (the rest: ``integrations config``).
 _CREATE_OPTIONS = ("rate_limit_per_second", "page_size")
+
+
+class IntegrationExists(ConfigError):
+    """The id or name asked for is another integration's id or name already.
+
+    ``taken`` says which field of the request it was (``id`` or ``name``);
+    the message names no field, as the command line has always shown it.
+    """
+
+    def __init__(self, message: str, *, taken: str) -> None:
+        super().__init__(message)
+        self.taken = taken
 
 
 def slugify(name: str) -> str:
@@ -67,6 +81,35 @@ async def add_integration(store: Store, request: NewIntegration) -> Integration:
     An id or name already taken (by either an id or a name: lookups accept
     both) is refused, so every integration stays reachable by each.
     """
+    integration = await prepare_integration(store, request)
+    await store.add_integration(integration)
+    log.info("integration.added", integration_id=integration.id, vendor=integration.vendor)
+    return integration
+
+
+def check_credentials(
+    vendor: str, credentials: Mapping[str, str], *, base_url: str | None = None
+) -> None:
+    """The vendor's own checks of ``credentials``, a missing key named ``credentials.<key>``."""
+    cls = get_connector_class(vendor)
+    try:
+        cls.validate_credentials(credentials, base_url=base_url)
+    except ConfigError as exc:
+        missing = [k for k in cls.credential_keys if k not in credentials]
+        if exc.field != "credentials" or not missing:
+            raise
+        message = str(exc).removeprefix("credentials: ")
+        raise ConfigError(message, field=f"credentials.{missing[0]}") from None
+
+
+async def prepare_integration(
+    store: Store, request: NewIntegration, *, name_missing_keys: bool = False
+) -> Integration:
+    """The integration ``request`` asks for, validated but not stored.
+
+    ``name_missing_keys`` names a missing credential ``credentials.<key>``
+    (the HTTP API's way) rather than ``credentials``.
+    """
     cls = get_connector_class(request.vendor)
     name = request.name.strip()
     if not name:
@@ -76,7 +119,10 @@ async def add_integration(store: Store, request: NewIntegration) -> Integration:
         raise ConfigError(
             f"{integration_id!r}: use 1-64 lowercase letters, digits, '-' or '_'", field="id"
         )
-    cls.validate_credentials(request.credentials, base_url=request.base_url)
+    if name_missing_keys:
+        check_credentials(cls.vendor, request.credentials, base_url=request.base_url)
+    else:
+        cls.validate_credentials(request.credentials, base_url=request.base_url)
     if request.base_url is not None:
         try:
             check_http_url(request.base_url, max_length=_MAX_BASE_URL)
@@ -89,10 +135,10 @@ async def add_integration(store: Store, request: NewIntegration) -> Integration:
         options[key] = connector_option(key, value)
     for other in await store.list_integration_heads():
         if integration_id in (other.id, other.name):
-            raise ConfigError(f"integration {integration_id!r} already exists")
+            raise IntegrationExists(f"integration {integration_id!r} already exists", taken="id")
         if name in (other.id, other.name):
-            raise ConfigError(f"integration {name!r} already exists")
-    integration = Integration(
+            raise IntegrationExists(f"integration {name!r} already exists", taken="name")
+    return Integration(
         id=integration_id,
         name=name,
         vendor=cls.vendor,
@@ -102,9 +148,6 @@ async def add_integration(store: Store, request: NewIntegration) -> Integration:
         credentials=dict(request.credentials),
         options=options,
     )
-    await store.add_integration(integration)
-    log.info("integration.added", integration_id=integration_id, vendor=cls.vendor)
-    return integration
 
 
 async def find_integration(store: Store, id_or_name: str) -> Integration:
@@ -205,11 +248,55 @@ def integration_json(integration: Integration) -> dict[str, Any]:
 async def set_integration_enabled(
     store: Store, settings: Settings, integration: str, enabled: bool
 ) -> Integration:
-    """Enable or disable an integration (id or name); its schedules follow at once."""
-    found = await store.get_integration(integration)
+    """Enable or disable an integration (id or name); its schedules follow at once.
+
+    Enabling a production integration makes its schedules due now, so the
+    scheduler starts its first sync at its next poll; a sandbox one syncs
+    on request only. An archived integration cannot be enabled.
+    """
+    found = await find_integration(store, integration)
+    if enabled and is_archived(found):
+        raise ConfigError(_ARCHIVED_ENABLE, field="active")
     await store.set_enabled(found.id, enabled)
-    await reconcile_schedules(store, settings)
+    await schedules_follow(store, settings, found, enabled)
     return replace(found, enabled=enabled)
+
+
+_ARCHIVED_ENABLE = "an archived integration cannot be enabled: unarchive it first"
+
+
+async def schedules_follow(
+    store: Store, settings: Settings, before: Integration, enabled: bool
+) -> None:
+    """Make the schedules follow an integration that was ``before`` and is now ``enabled``.
+
+    A newly enabled production integration gets one sync at once: its
+    first scheduled job (incremental, which is a full read while nothing
+    is synced yet) is made due now, and its other jobs wait for their next
+    fire time rather than all starting together.
+    """
+    await reconcile_schedules(store, settings)
+    if not enabled or before.enabled or before.environment is not Environment.PRODUCTION:
+        return
+    now = datetime.now(UTC)
+    rows = {r.job: r for r in await store.list_schedules(before.id) if r.lease_owner is None}
+    first = next((job for job in SCHEDULED_JOBS if job in rows), None)
+    for job, row in rows.items():
+        due = now if job == first else next_fire(parse_trigger(row.trigger), now)
+        if due != row.next_run_at:
+            await store.put_schedule(row.integration_id, job, row.trigger, due, row.state)
+    log.info("integration.enabled", integration_id=before.id, first_job=first)
+
+
+def is_archived(integration: Integration) -> bool:
+    """True when the integration is archived (disabled, its data kept)."""
+    return integration.options.get(ARCHIVED_AT) is not None
+
+
+def archived_at(integration: Integration) -> datetime | None:
+    """When the integration was archived (None: it is not)."""
+    value = integration.options.get(ARCHIVED_AT)
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,3 +357,82 @@ async def configure_integration(
 def config_json(config: IntegrationConfig) -> dict[str, Any]:
     """An effective configuration as plain JSON data: each key's value and source."""
     return {r.key: {"value": r.value, "source": r.source} for r in config.settings}
+
+
+# -- the HTTP API's views and changes ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationChange:
+    """What to change of an integration; None leaves a field as it is."""
+
+    name: str | None = None
+    active: bool | None = None
+    #: Replaces every credential (validated as at creation).
+    credentials: Mapping[str, str] | None = None
+    #: With ``set_base_url``: the new base URL (None: the vendor's default).
+    base_url: str | None = None
+    set_base_url: bool = False
+    new_properties_are_enabled: bool | None = None
+    is_archived: bool | None = None
+
+
+async def change_integration(
+    store: Store, settings: Settings, integration: str, change: IntegrationChange
+) -> Integration:
+    """Apply ``change`` to an integration (id or name), every field validated first.
+
+    Archiving disables the integration and keeps its data; an archived
+    integration cannot be enabled until unarchived (in the same change is
+    fine). Enabling follows :func:`set_integration_enabled`'s rules.
+    """
+    found = await store.get_integration(integration)
+    updated = found
+    options = dict(found.options)
+    if change.name is not None and change.name.strip() != found.name:
+        name = change.name.strip()
+        if not name:
+            raise ConfigError("empty name", field="name")
+        for other in await store.list_integration_heads():
+            if other.id != found.id and name in (other.id, other.name):
+                raise IntegrationExists(f"integration {name!r} already exists", taken="name")
+        updated = replace(updated, name=name)
+    if change.set_base_url:
+        if change.base_url is not None:
+            try:
+                check_http_url(change.base_url, max_length=_MAX_BASE_URL)
+            except ValueError as exc:
+                raise ConfigError(str(exc), field="base_url") from None
+        updated = replace(updated, base_url=change.base_url)
+    if change.credentials is not None or change.set_base_url:
+        credentials = change.credentials if change.credentials is not None else found.credentials
+        check_credentials(found.vendor, credentials, base_url=updated.base_url)
+        updated = replace(updated, credentials=dict(credentials))
+    if change.new_properties_are_enabled is not None:
+        options["new_properties_are_enabled"] = change.new_properties_are_enabled
+    enabled = found.enabled if change.active is None else change.active
+    if change.is_archived is True:
+        if change.active:
+            raise ConfigError("an integration cannot be archived and enabled", field="active")
+        options.setdefault(ARCHIVED_AT, datetime.now(UTC).isoformat())
+        enabled = False
+    elif change.is_archived is False:
+        options.pop(ARCHIVED_AT, None)
+    if enabled and not found.enabled and options.get(ARCHIVED_AT) is not None:
+        raise ConfigError(_ARCHIVED_ENABLE, field="active")
+    updated = replace(updated, enabled=enabled, options=options)
+    if updated != found:
+        await store.update_integration(updated)
+        log.info("integration.changed", integration_id=found.id)
+    if enabled != found.enabled:
+        await schedules_follow(store, settings, found, enabled)
+    return updated
+
+
+async def set_archived(
+    store: Store, settings: Settings, integration: str, archived: bool
+) -> Integration:
+    """Archive (disable, keep its data) or unarchive an integration (id or name)."""
+    return await change_integration(
+        store, settings, integration, IntegrationChange(is_archived=archived)
+    )

@@ -1,4 +1,4 @@
-"""Runs: syncing on request, the job log, and runs named by an operator.
+"""Runs: syncing on request, the job log (whole or in filtered pages), and named runs.
 
 An operator names a run by its whole id or a unique prefix of one (as the
 job log tables show them).
@@ -10,6 +10,7 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from syncd.app import runner_config
 from syncd.connectors.registry import get_connector_class
@@ -20,6 +21,7 @@ from syncd.runner import ProgressSink, Runner, SyncReport
 from syncd.services.integrations import find_integration
 from syncd.settings import Settings
 from syncd.store.base import Store
+from syncd.store.runs import RunFilter, SqlRunLog
 
 #: Run ids are UUIDs: a prefix holds hex digits and dashes only (so LIKE needs no escaping).
 _PREFIX = re.compile(r"^[0-9a-f-]{1,36}$")
@@ -119,6 +121,160 @@ async def last_run_tree(store: Store, integration: str) -> RunTree:
     if last is None:
         return RunTree(integration_id=found.id, root_run_id=None, runs=())
     return await _tree(store, found.id, last.id)
+
+
+# -- the job log, paged (the HTTP API) ------------------------------------------
+
+#: The job type of a root run (a whole sync); a model run's job type is its model.
+SYNC_JOB = "sync"
+#: ``time_range`` values: how far back from now a page of the job log reaches.
+TIME_RANGES: Mapping[str, timedelta] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": timedelta(days=30),
+}
+#: Fields the job log can be ordered by, and the column behind each.
+JOB_ORDER_FIELDS: Mapping[str, str] = {
+    "created_at": "started_at",
+    "started_at": "started_at",
+    "ended_at": "ended_at",
+    "status": "status",
+    "integration_id": "integration_id",
+    "job_type": "model",
+    "id": "id",
+}
+
+
+#: Status names the reference uses for syncd's own.
+_STATUS_ALIASES: Mapping[str, RunStatus] = {"FAILURE": RunStatus.FAILED}
+#: Every name :func:`run_status` accepts.
+STATUS_NAMES: tuple[str, ...] = (*(s.value for s in RunStatus), *_STATUS_ALIASES)
+
+
+def run_status(name: str) -> RunStatus:
+    """A run status by name, syncd's (``FAILED``) or the reference's (``FAILURE``)."""
+    if name in _STATUS_ALIASES:
+        return _STATUS_ALIASES[name]
+    try:
+        return RunStatus(name)
+    except ValueError:
+        known = ", ".join(STATUS_NAMES)
+        raise ConfigError(f"unknown status {name!r} (known: {known})", field="status") from None
+
+
+def job_type(run: RunRecord) -> str:
+    """What a run syncs: its model, or :data:`SYNC_JOB` for a whole sync."""
+    return run.model or SYNC_JOB
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A page of the job log to read: filters, order and paging."""
+
+    integration_id: str | None = None
+    #: Any of these statuses (empty: any).
+    statuses: Sequence[RunStatus] = ()
+    #: A model, or :data:`SYNC_JOB` for whole syncs.
+    job_type: str | None = None
+    #: Runs started at or after this time ...
+    started_after: datetime | None = None
+    #: ... and before this one.
+    started_before: datetime | None = None
+    #: A key of :data:`TIME_RANGES`: runs started within that much of now.
+    time_range: str | None = None
+    #: (field of :data:`JOB_ORDER_FIELDS`, descending) pairs.
+    order: Sequence[tuple[str, bool]] = (("created_at", True),)
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of runs and how many match in all."""
+
+    runs: tuple[RunRecord, ...]
+    total: int
+
+
+def _columns(order: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """``order`` by column; ConfigError (``order-by``) for a field that cannot be ordered by."""
+    columns: list[tuple[str, bool]] = []
+    for name, desc in order:
+        if name not in JOB_ORDER_FIELDS:
+            raise ConfigError(f"cannot order by {name!r}", field="order-by")
+        column = JOB_ORDER_FIELDS[name]
+        if all(column != seen for seen, _ in columns):
+            columns.append((column, desc))
+    return columns
+
+
+async def job_log_page(
+    store: SqlRunLog, query: JobQuery, *, now: datetime | None = None
+) -> JobPage:
+    """A page of the job log; every filter is applied in the database.
+
+    Raises ConfigError naming ``time_range``, ``before`` or ``order-by`` when
+    one is wrong.
+    """
+    after = query.started_after
+    if query.time_range is not None:
+        if query.time_range not in TIME_RANGES:
+            raise ConfigError(
+                f"unknown time range {query.time_range!r} (known: {', '.join(TIME_RANGES)})",
+                field="time_range",
+            )
+        since = (now or datetime.now(UTC)) - TIME_RANGES[query.time_range]
+        after = since if after is None else max(after, since)
+    if after is not None and query.started_before is not None and query.started_before <= after:
+        raise ConfigError("must be later than the start of the range", field="before")
+    sync_only = query.job_type == SYNC_JOB
+    matching = RunFilter(
+        integration_id=query.integration_id,
+        statuses=tuple(query.statuses),
+        model=None if sync_only else query.job_type,
+        roots_only=sync_only,
+        started_after=after,
+        started_before=query.started_before,
+    )
+    runs, total = await store.page_runs(
+        matching, order=_columns(query.order), offset=query.offset, limit=query.limit
+    )
+    return JobPage(runs=tuple(runs), total=total)
+
+
+@dataclass(frozen=True, slots=True)
+class JobTreePage:
+    """A page of the runs of one sync, asked for by one of its runs."""
+
+    #: The run asked for.
+    run: RunRecord
+    root_run_id: str
+    runs: tuple[RunRecord, ...]
+    total: int
+
+
+async def job_tree_page(
+    store: SqlRunLog,
+    run_id: str,
+    *,
+    include_all: bool = True,
+    order: Sequence[tuple[str, bool]] = (("started_at", False),),
+    offset: int = 0,
+    limit: int = 100,
+) -> JobTreePage | None:
+    """The runs of the sync ``run_id`` (exact id) belongs to; None if there is no such run.
+
+    With ``include_all`` the page holds the whole sync (the root run first, by
+    default order: it starts before its model runs); without, only the run.
+    """
+    run = await store.get_run(run_id)
+    if run is None:
+        return None
+    root = run.root_run_id or run.id
+    matching = RunFilter(root_run_id=root) if include_all else RunFilter(run_id=run.id)
+    runs, total = await store.page_runs(matching, order=_columns(order), offset=offset, limit=limit)
+    return JobTreePage(run=run, root_run_id=root, runs=tuple(runs), total=total)
 
 
 # -- syncing on request -------------------------------------------------------

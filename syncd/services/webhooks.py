@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,9 +121,10 @@ class SubscriptionStatus:
     dead: int
 
 
-async def list_subscriptions(store: SqlWebhookStore) -> list[SubscriptionStatus]:
-    """Every subscription with its pending and dead-lettered deliveries."""
-    subs = await store.list_subscriptions()
+async def _statuses(
+    store: SqlWebhookStore, subs: Sequence[Subscription]
+) -> list[SubscriptionStatus]:
+    """``subs`` with their pending and dead-lettered deliveries."""
     counts = await store.delivery_counts()
     unqueued = await store.unqueued_counts()
     statuses = []
@@ -140,6 +141,122 @@ async def list_subscriptions(store: SqlWebhookStore) -> list[SubscriptionStatus]
             )
         )
     return statuses
+
+
+async def list_subscriptions(store: SqlWebhookStore) -> list[SubscriptionStatus]:
+    """Every subscription with its pending and dead-lettered deliveries."""
+    return await _statuses(store, await store.list_subscriptions())
+
+
+async def subscription_status(store: SqlWebhookStore, subscription_id: str) -> SubscriptionStatus:
+    """One subscription with its pending and dead-lettered deliveries."""
+    (status,) = await _statuses(store, [await store.get_subscription(subscription_id)])
+    return status
+
+
+#: Fields subscriptions can be listed in the order of (each a column).
+SUBSCRIPTION_ORDER_FIELDS: tuple[str, ...] = ("created_at", "updated_at", "url", "id")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionPage:
+    """A page of subscriptions and how many there are in all."""
+
+    statuses: tuple[SubscriptionStatus, ...]
+    total: int
+
+
+async def subscription_page(
+    store: SqlWebhookStore,
+    *,
+    active: bool | None = None,
+    order: Sequence[tuple[str, bool]] = (("created_at", True),),
+    offset: int = 0,
+    limit: int = 100,
+) -> SubscriptionPage:
+    """A page of subscriptions (only active or only paused ones, if asked) with their counts."""
+    for name, _ in order:
+        if name not in SUBSCRIPTION_ORDER_FIELDS:
+            raise ConfigError(f"cannot order by {name!r}", field="order-by")
+    state = None
+    if active is not None:
+        state = SubscriptionState.ACTIVE if active else SubscriptionState.PAUSED
+    subs, total = await store.page_subscriptions(
+        state=state, order=order, offset=offset, limit=limit
+    )
+    return SubscriptionPage(statuses=tuple(await _statuses(store, subs)), total=total)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChange:
+    """What to change about a subscription; None leaves a part as it is."""
+
+    url: str | None = None
+    triggers: Sequence[str] | None = None
+    #: Empty: every model.
+    models: Sequence[str] | None = None
+    #: Replaces every extra header (names and values).
+    headers: Mapping[str, str] | None = None
+    #: False pauses it (events keep queueing), True resumes it.
+    active: bool | None = None
+    #: A new ``whsec_…`` secret to sign with.
+    secret: str | None = None
+    #: Generate a new secret (not together with ``secret``).
+    rotate_secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedSubscription:
+    """A changed subscription and, when it got a new one, its secret (to be shown once)."""
+
+    status: SubscriptionStatus
+    new_secret: str | None
+
+
+async def change_subscription(
+    store: SqlWebhookStore, subscription_id: str, change: SubscriptionChange
+) -> ChangedSubscription:
+    """Apply ``change`` (validated as a new subscription is) in one write.
+
+    Deliveries already queued stay as they are; the new triggers, models and
+    URL apply to what is delivered from now on (a queued delivery goes to
+    the new URL, signed with the new secret).
+    """
+    if change.rotate_secret and change.secret is not None:
+        raise ConfigError("give a secret or ask for a new one, not both", field="rotate_secret")
+    current = await store.get_subscription(subscription_id)
+    spec = _spec(
+        NewSubscription(
+            url=current.url if change.url is None else change.url,
+            triggers=current.triggers if change.triggers is None else change.triggers,
+            models=(current.models or ()) if change.models is None else change.models,
+            headers=current.headers if change.headers is None else change.headers,
+            secret=change.secret,
+        )
+    )
+    new_secret = spec.secret or (generate_secret() if change.rotate_secret else None)
+    state = current.state
+    if change.active is not None:
+        state = SubscriptionState.ACTIVE if change.active else SubscriptionState.PAUSED
+    sub = await store.save_subscription(
+        replace(
+            current,
+            url=spec.url,
+            triggers=spec.triggers,
+            models=spec.models,
+            headers=spec.headers,
+            secret=new_secret or current.secret,
+            state=state,
+        )
+    )
+    log.info(
+        "webhooks.subscription.changed",
+        subscription_id=sub.id,
+        state=sub.state.value,
+        secret_rotated=new_secret is not None,
+    )
+    (status,) = await _statuses(store, [sub])
+    return ChangedSubscription(status=status, new_secret=new_secret)
 
 
 async def remove_subscription(store: WebhookStore, subscription_id: str) -> None:
@@ -178,7 +295,12 @@ async def send_test_message(
 ) -> TestResult:
     """Send a signed WEBHOOK_TEST message to a subscription now; the receiver's answer."""
     sub = await store.get_subscription(subscription_id)
-    return await send_test(sub, answer_within=settings.webhook_timeout_seconds)
+    return await send_test(
+        sub,
+        answer_within=settings.webhook_timeout_seconds,
+        # The same egress rule as deliveries: a test is no way around it.
+        allowed_hosts=dispatcher_config(settings).allowed_hosts,
+    )
 
 
 def subscription_json(sub: Subscription) -> dict[str, Any]:
@@ -253,15 +375,23 @@ class DeliveryLog:
     attempts: tuple[AttemptRecord, ...]
 
 
-async def delivery_log(store: WebhookStore, event_id: int) -> DeliveryLog:
-    """The deliveries and attempts of an event; ConfigError (``event_id``) if there is none."""
+async def find_delivery_log(store: WebhookStore, event_id: int) -> DeliveryLog | None:
+    """The deliveries and attempts of an event; None if neither it nor a delivery of it exists."""
     event = await store.get_event(event_id)
     deliveries, attempts = await store.delivery_log(event_id)
     if event is None and not deliveries:
-        raise ConfigError(f"no event {message_id(event_id)}", field="event_id")
+        return None
     return DeliveryLog(
         event_id=event_id, event=event, deliveries=tuple(deliveries), attempts=tuple(attempts)
     )
+
+
+async def delivery_log(store: WebhookStore, event_id: int) -> DeliveryLog:
+    """The deliveries and attempts of an event; ConfigError (``event_id``) if there is none."""
+    found = await find_delivery_log(store, event_id)
+    if found is None:
+        raise ConfigError(f"no event {message_id(event_id)}", field="event_id")
+    return found
 
 
 def delivery_log_json(entry: DeliveryLog) -> dict[str, Any]:

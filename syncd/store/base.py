@@ -358,6 +358,12 @@ class Schedules(abc.ABC):
         """Insert many new ACTIVE schedules ``(integration_id, job, trigger, next_run_at)``."""
 
     @abc.abstractmethod
+    async def add_schedule_if_absent(
+        self, integration_id: str, job: str, trigger: Mapping[str, Any], next_run_at: datetime
+    ) -> bool:
+        """Insert one ACTIVE schedule unless the (integration, job) row exists; True if added."""
+
+    @abc.abstractmethod
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
         """Schedules ordered by next fire time."""
 

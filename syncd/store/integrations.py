@@ -20,6 +20,7 @@ from syncd.store.engine import translate_errors
 from syncd.store.tables import (
     MODEL_TABLES,
     checkpoints,
+    data_access_checks,
     integrations,
     quarantine,
     residents_to_leases,
@@ -118,6 +119,12 @@ class SqlIntegrations(SqlRepository, Integrations):
                 for r in rows
             ]
 
+    async def updated_times(self) -> dict[str, datetime]:
+        """When each integration was last changed, by id (not part of the Store protocol)."""
+        query = select(integrations.c.id, integrations.c.updated_at)
+        async with translate_errors(), self.engine.connect() as conn:
+            return {r.id: r.updated_at for r in await conn.execute(query)}
+
     async def set_enabled(self, integration_id: str, enabled: bool) -> None:
         async with translate_errors(), self.engine.begin() as conn:
             result = await conn.execute(
@@ -138,6 +145,7 @@ class SqlIntegrations(SqlRepository, Integrations):
             checkpoints,
             schedules,
             sync_runs,
+            data_access_checks,
         ]
         removed: dict[str, int] = {}
         async with translate_errors(), self.engine.begin() as conn:

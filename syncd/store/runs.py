@@ -2,13 +2,15 @@
 
 Sync runs and their model runs: starting one (after reaping runs whose
 process died), heartbeats, skipped runs, finishing with counts, look-ups,
-and the change events a run writes to the outbox.
+filtered pages of the job log (:class:`RunFilter`), and the change events
+a run writes to the outbox.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +35,45 @@ from syncd.store._shared import SqlRepository, utc_now
 from syncd.store.base import DEFAULT_STALE_AFTER, RunLog
 from syncd.store.engine import translate_errors
 from syncd.store.tables import change_events, sync_runs
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs of the job log to read; every condition given must hold."""
+
+    integration_id: str | None = None
+    root_run_id: str | None = None
+    run_id: str | None = None
+    #: Any of these statuses (empty: any status).
+    statuses: Collection[RunStatus] = ()
+    #: Runs of this model.
+    model: str | None = None
+    #: Only root runs (a whole sync: no model of its own).
+    roots_only: bool = False
+    #: ``started_at`` at or after ``started_after`` and before ``started_before``.
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """The conditions as SQL."""
+        c = sync_runs.c
+        equal = {
+            c.integration_id: self.integration_id,
+            c.root_run_id: self.root_run_id,
+            c.id: self.run_id,
+        }
+        where = [col == value for col, value in equal.items() if value is not None]
+        if self.statuses:
+            where.append(c.status.in_(sorted(s.value for s in self.statuses)))
+        if self.roots_only:
+            where.append(c.model.is_(None))
+        if self.model is not None:
+            where.append(c.model == self.model)
+        if self.started_after is not None:
+            where.append(c.started_at >= self.started_after)
+        if self.started_before is not None:
+            where.append(c.started_at < self.started_before)
+        return where
 
 
 def _run_row(
@@ -452,16 +493,42 @@ class SqlRunLog(SqlRepository, RunLog):
         status: RunStatus | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        query = select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id)
-        if status is not None:
-            query = query.where(sync_runs.c.status == status.value)
-        if integration_id is not None:
-            query = query.where(sync_runs.c.integration_id == integration_id)
-        if root_run_id is not None:
-            query = query.where(sync_runs.c.root_run_id == root_run_id)
+        matching = RunFilter(
+            integration_id=integration_id,
+            root_run_id=root_run_id,
+            statuses=(status,) if status is not None else (),
+        )
+        runs, _ = await self.page_runs(matching, limit=limit, count=False)
+        return runs
+
+    async def page_runs(
+        self,
+        matching: RunFilter,
+        *,
+        order: Sequence[tuple[str, bool]] = (("started_at", True),),
+        offset: int = 0,
+        limit: int = 50,
+        count: bool = True,
+    ) -> tuple[list[RunRecord], int]:
+        """One page of the runs ``matching``, ordered by ``order`` (column, descending) and id.
+
+        Returns the page and, with ``count``, how many runs match in all (else 0).
+        """
+        where = matching.where()
+        terms = [
+            sync_runs.c[n].desc().nulls_first() if desc else sync_runs.c[n].asc().nulls_last()
+            for n, desc in order
+        ]
+        if all(n != "id" for n, _ in order):
+            terms.append(sync_runs.c.id.asc())  # a stable order for paging
+        query = select(sync_runs).where(*where).order_by(*terms).offset(offset).limit(limit)
         async with translate_errors(), self.engine.connect() as conn:
-            rows = await conn.execute(query.limit(limit))
-            return [self._run(r) for r in rows]
+            runs = [self._run(r) for r in await conn.execute(query)]
+            total = 0
+            if count:
+                counted = select(func.count()).select_from(sync_runs).where(*where)
+                total = int((await conn.execute(counted)).scalar_one())
+        return runs, total
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         async with translate_errors(), self.engine.connect() as conn:

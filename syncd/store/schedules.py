@@ -90,6 +90,26 @@ class SqlSchedules(SqlRepository, Schedules):
         async with translate_errors(), self.engine.begin() as conn:
             await conn.execute(schedules.insert(), values)
 
+    async def add_schedule_if_absent(
+        self, integration_id: str, job: str, trigger: Mapping[str, Any], next_run_at: datetime
+    ) -> bool:
+        # One statement, so two requests racing on any node cannot both win.
+        stmt = (
+            self._insert(schedules)
+            .values(
+                integration_id=integration_id,
+                job=job,
+                trigger=dict(trigger),
+                state=ScheduleState.ACTIVE.value,
+                next_run_at=next_run_at,
+                updated_at=utc_now(),
+            )
+            .on_conflict_do_nothing(index_elements=[schedules.c.integration_id, schedules.c.job])
+            .returning(schedules.c.job)
+        )
+        async with translate_errors(), self.engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def list_schedules(self, integration_id: str | None = None) -> list[Schedule]:
         query = select(schedules).order_by(
             schedules.c.next_run_at, schedules.c.integration_id, schedules.c.job

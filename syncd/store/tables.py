@@ -85,6 +85,10 @@ def _model_table(name: str) -> Table:
         *(Column(c.name, _sql_type(c.type)) for c in model.columns),
         UniqueConstraint("integration_id", "x_id"),
         Index(None, "integration_id", "property_id"),
+        # The read API's default order (newest first, id breaking ties), over
+        # every integration and over one.
+        Index(None, "created_at", "id"),
+        Index(None, "integration_id", "created_at", "id"),
     )
 
 
@@ -105,6 +109,7 @@ residents_to_leases = Table(
     Column("last_seen", UTCDateTime(), nullable=False),
     UniqueConstraint("integration_id", "x_lease_id", "x_resident_id"),
     Index(None, "resident_id"),
+    Index(None, "lease_id"),
 )
 
 integrations = Table(
@@ -382,4 +387,27 @@ api_keys = Table(
     # Written at most about once a minute per key, not on every request.
     Column("last_used_at", UTCDateTime()),
     Column("revoked_at", UTCDateTime()),
+)
+
+# -- data-access checks -------------------------------------------------------
+
+data_access_checks = Table(
+    "data_access_checks",
+    metadata,
+    Column("integration_id", String(64), primary_key=True),
+    # The integration's created_at when the row was written: a row left by a
+    # removed integration of the same id is recognized as someone else's.
+    Column("integration_created_at", UTCDateTime(), nullable=False),
+    # Set while a check runs; the claim is one conditional write on it.
+    Column("running", Boolean(), nullable=False),
+    # Who holds the running check (a random token per claim): only the holder
+    # records its results.
+    Column("claim", String(36), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    # A running check not finished by then was lost (its process died):
+    # another may claim the integration.
+    Column("lease_until", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    # {model: {read|create|update: {status, error_message, checked_at}}}.
+    Column("results", JSONType, nullable=False),
 )

@@ -296,11 +296,10 @@ class SqlWebhookStore(WebhookStore):
             await conn.execute(_dl.delete().where(_dl.c.subscription_id == subscription_id))
 
     async def _update_subscription(self, subscription_id: str, **values: Any) -> None:
+        values.setdefault("updated_at", datetime.now(UTC))
         async with self._write() as conn:
             result = await conn.execute(
-                _subs.update()
-                .where(_subs.c.id == subscription_id)
-                .values(updated_at=datetime.now(UTC), **values)
+                _subs.update().where(_subs.c.id == subscription_id).values(**values)
             )
         if result.rowcount == 0:
             raise SubscriptionNotFound(f"no webhook subscription {subscription_id!r}")
@@ -311,6 +310,47 @@ class SqlWebhookStore(WebhookStore):
     async def set_subscription_secret(self, subscription_id: str, secret: str) -> None:
         current = await self.get_subscription(subscription_id)
         await self._update_subscription(subscription_id, secret=self._seal(secret, current.headers))
+
+    async def save_subscription(self, subscription: Subscription) -> Subscription:
+        """Replace what a subscription is (URL, triggers, models, headers, secret, state).
+
+        Its deliveries and fan-out position stay: a change applies to the
+        events fanned out from now on. Raises :class:`SubscriptionNotFound`.
+        """
+        now = datetime.now(UTC)
+        sub = subscription
+        await self._update_subscription(
+            sub.id,
+            url=sub.url,
+            triggers=list(sub.triggers),
+            models=list(sub.models) if sub.models is not None else None,
+            headers=list(sub.headers),
+            secret=self._seal(sub.secret, sub.headers),
+            state=sub.state.value,
+            updated_at=now,
+        )
+        return replace(sub, updated_at=now)
+
+    async def page_subscriptions(
+        self,
+        *,
+        state: SubscriptionState | None = None,
+        order: Sequence[tuple[str, bool]] = (("created_at", False),),
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Subscription], int]:
+        """A page of subscriptions (of one ``state``, if given) and how many there are in all.
+
+        ``order`` is (column, descending) pairs; the id breaks ties.
+        """
+        where = [_subs.c.state == state.value] if state is not None else []
+        terms = [_subs.c[name].desc() if desc else _subs.c[name].asc() for name, desc in order]
+        query = select(_subs).where(*where).order_by(*terms, _subs.c.id).offset(offset).limit(limit)
+        counted = select(func.count()).select_from(_subs).where(*where)
+        async with translate_errors(), self.engine.connect() as conn:
+            subs = [self._subscription(r) for r in await conn.execute(query)]
+            total = int((await conn.execute(counted)).scalar_one())
+        return subs, total
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
         query = (

@@ -317,7 +317,7 @@ class WindowedFullRunner(Runner):
         self.since = since
 
     def _window(
-        self, checkpoint: Checkpoint, windowed: bool, full: bool, *args: Any
+        self, checkpoint: Checkpoint, windowed: bool, full: bool, *args: Any, **kwargs: Any
     ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
         now = datetime.now(UTC).replace(microsecond=0)
         return SyncMode.FULL, FetchWindow(since=self.since, until=now), now, None

@@ -18,6 +18,7 @@ from syncd.store.tables import (
     MODEL_TABLES,
     change_events,
     checkpoints,
+    data_access_checks,
     integrations,
     quarantine,
     residents_to_leases,
@@ -32,6 +33,7 @@ OWNED: list[Table] = [
     checkpoints,
     schedules,
     sync_runs,
+    data_access_checks,
 ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from syncd.docgen.api import api_markdown
 from syncd.docgen.models import models_markdown, vendor_directories, written_columns
 from syncd.docgen.pms import pms_markdown
 from syncd.errors import SchemaError
@@ -23,6 +24,11 @@ def test_models_md_is_current() -> None:
 def test_pms_md_is_current() -> None:
     on_disk = (REPO / "docs" / "pms.md").read_text(encoding="utf-8")
     assert on_disk == pms_markdown(), "docs/pms.md is out of date: run `python scripts/gen_docs.py`"
+
+
+def test_api_md_is_current() -> None:
+    on_disk = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    assert on_disk == api_markdown(), "docs/api.md is out of date: run `python scripts/gen_docs.py`"
 
 
 def test_pms_md_shows_each_vendors_declarations() -> None:

@@ -6,7 +6,9 @@ session; tests talk HTTP to it exactly as a user's program would.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 
 from syncd.api.application import build_application
 from syncd.api.auth import KeyGuard
+from syncd.api.background import BackgroundWork
 from syncd.api.context import ApiContext
 from syncd.api.health import HttpServer, Readiness
 from syncd.crypto import Cipher
@@ -77,6 +80,20 @@ class Api:
 @pytest.fixture
 async def api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
     """The API served for real on one engine (runs once per engine)."""
+    async with serving_api(database_url, cipher, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+async def pg_api(pg_database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API served over PostgreSQL only (for what only PostgreSQL can show)."""
+    async with serving_api(pg_database_url, cipher, tmp_path) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving_api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
+    """A server over ``database_url`` with an admin and a read key, until the block ends."""
     settings = Settings(database_url=database_url, state_dir=tmp_path / "state")
     engine = make_engine(database_url)
     store = SqlStore(engine, cipher)
@@ -84,16 +101,28 @@ async def api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterato
     keys = SqlKeyStore(engine)
     _, admin = await create_key(keys, name="admin", scope=KeyScope.ADMIN, rate_limit=100_000)
     _, read = await create_key(keys, name="reader", scope=KeyScope.READ, rate_limit=100_000)
-    ctx = ApiContext(store=store, webhooks=webhooks, settings=settings, guard=KeyGuard(keys))
+    # Run in a task of its own: the fixture's setup and teardown are different tasks.
+    background = BackgroundWork()
+    background_task = asyncio.create_task(background.run())
+    await background.started.wait()
+    ctx = ApiContext(
+        store=store,
+        webhooks=webhooks,
+        settings=settings,
+        guard=KeyGuard(keys),
+        background=background,
+    )
     readiness = Readiness(stale_after=30)
     readiness.tick()
     server = HttpServer(
         build_application(ctx, metrics=Metrics(), readiness=readiness), shutdown_timeout=0.5
     )
-    url = await server.start("127.0.0.1", 0)
     try:
+        url = await server.start("127.0.0.1", 0)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             yield Api(url, admin, read, session, store, webhooks, keys, settings)
     finally:
         await server.stop()
+        background.stop()
+        await background_task
         await store.close()

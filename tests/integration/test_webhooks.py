@@ -402,7 +402,10 @@ async def test_two_dispatchers_never_share_a_delivery(
     await subscribe(wstore, r)
     other = SqlWebhookStore(make_engine(str(store.engine.url.render_as_string(False))), cipher)
     ids = await add_events(store, [("DATA_NEW", "units", f"U{i}") for i in range(400)])
-    a, b = Dispatcher(wstore, fast(claim_batch=16)), Dispatcher(other, fast(claim_batch=16))
+    # A generous timeout: on a busy machine a receiver's late answer would
+    # be a timeout and a legitimate retry, which is not what this test is about.
+    config = fast(claim_batch=16, timeout=30.0, lease=65.0)
+    a, b = Dispatcher(wstore, config), Dispatcher(other, config)
     try:
         async with running(a, b):
             await wait_for(lambda: len(r.accepted) >= len(ids))

@@ -67,6 +67,8 @@ VARIANTS = {
     },
 }
 LEASES = MODEL_TABLES["leases"]
+#: syncd's default SYNCD_API_EXACT_TOTAL_LIMIT.
+COUNT_LIMIT = 10_000
 #: Columns the bare handler selects: those syncd's answer carries.
 _HIDDEN = {"content_hash", "source_hash", "last_run_id"}
 _SELECTED = [c for c in LEASES.columns if c.name not in _HIDDEN]
@@ -181,8 +183,10 @@ def _baseline_query(params: dict[str, str]) -> tuple[Any, Any]:
         order = [LEASES.c.start_date.desc().nulls_first(), LEASES.c.id.desc()]
     limit = int(params.get("limit", "100"))
     offset = int(params.get("offset", "0"))
-    count = select(func.count()).select_from(LEASES).where(*where)
-    page = select(*_SELECTED).where(*where).order_by(*order).limit(limit).offset(offset)
+    # As syncd counts: exactly up to COUNT_LIMIT matches, and one row past the page.
+    capped = select(LEASES.c.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    count = select(func.count()).select_from(capped)
+    page = select(*_SELECTED).where(*where).order_by(*order).limit(limit + 1).offset(offset)
     return count, page
 
 
@@ -201,8 +205,10 @@ async def serve_baseline(port: int, url: str) -> None:
         async with engine.connect() as conn:
             total = (await conn.execute(count)).scalar_one()
             rows = (await conn.execute(page)).mappings().all()
-        results = [{str(k): _json_value(v) for k, v in row.items()} for row in rows]
-        body = {"meta": {"total": total, "limit": len(results)}, "results": results}
+        limit = int(request.query.get("limit", "100"))
+        results = [{str(k): _json_value(v) for k, v in row.items()} for row in rows[:limit]]
+        meta = {"total": total, "limit": limit, "hasMore": len(rows) > limit}
+        body = {"meta": meta, "results": results}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     app = web.Application()
@@ -348,12 +354,16 @@ def bench_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             env,
         ).strip()
         port, base_port = free_port(), free_port()
-        serve = subprocess.Popen([*SYNCD, "serve"], env=_env(url, state, key, port), text=True)
+        logs = (state / "servers.log").open("w")
+        serve = subprocess.Popen(
+            [*SYNCD, "serve"], env=_env(url, state, key, port), stderr=logs, text=True
+        )
         procs.append(serve)
         baseline = subprocess.Popen(
             [sys.executable, __file__, "--serve-baseline", str(base_port), url],
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=logs,
             text=True,
         )
         procs.append(baseline)

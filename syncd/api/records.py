@@ -81,6 +81,17 @@ NO_NUL = r"^[^\x00]*$"
 class RecordMeta(Meta):
     """``meta`` of a record list: paging, order, and whether the data is complete yet."""
 
+    total: int | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="how many records match; left out when more than SYNCD_API_EXACT_TOTAL_LIMIT "
+        "(default 10,000) do, and total_exceeds is given instead",
+    )
+    total_exceeds: int | None = Field(
+        default=None,
+        description="given instead of total when more records match than syncd counts "
+        "exactly: more than this many match (hasMore stays exact)",
+    )
+
     sync_status: SyncStatus = Field(
         description=(
             "SYNCED; FIRST_SYNC_IN_PROGRESS while a first sync of this model is running "
@@ -218,6 +229,7 @@ def _list_handler(view: ModelView) -> Handler:
             order=ordering.terms,
             offset=q.offset,
             limit=q.limit,
+            count_limit=call.ctx.settings.api_exact_total_limit,
         )
         try:
             found = await list_records(_reader(call), params)
@@ -227,11 +239,17 @@ def _list_handler(view: ModelView) -> Handler:
             offset=q.offset,
             limit=q.limit,
             order_by=Ordering(found.order).echo(),
-            has_more=q.offset + q.limit < found.total,
+            has_more=found.has_more,
             total=found.total,
+            total_exceeds=(
+                call.ctx.settings.api_exact_total_limit if found.total is None else None
+            ),
             sync_status=found.sync_status,
         )
-        body = {"meta": meta.model_dump(mode="json", by_alias=True), "results": found.records}
+        body = {
+            "meta": meta.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "results": found.records,
+        }
         return Raw(dumps(body))
 
     return handle

@@ -99,6 +99,8 @@ async def list_property_settings(
         limit=limit,
     )
     page = await SqlRecordReader(store.engine).page(query)
+    # Counted exactly: the query sets no count_limit.
+    assert page.total is not None
     return PropertySettingsPage(
         settings=tuple(_setting(found, row) for row in page.rows), total=page.total
     )

@@ -262,6 +262,8 @@ class ListParams:
     order: tuple[tuple[str, bool], ...] = DEFAULT_ORDER
     offset: int = 0
     limit: int = 100
+    #: Count matches exactly only up to this many (None: always exactly).
+    count_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,9 @@ class RecordList:
     """One page of records as the API shows them."""
 
     records: tuple[dict[str, Any], ...]
-    total: int
+    #: None when more than the count limit match.
+    total: int | None
+    has_more: bool
     #: The order actually applied (with the ``id`` tie-breaker).
     order: tuple[tuple[str, bool], ...]
     sync_status: SyncStatus
@@ -310,6 +314,7 @@ def _query(params: ListParams) -> RecordQuery:
         order=complete_order(params.order),
         offset=params.offset,
         limit=params.limit,
+        count_limit=params.count_limit,
     )
 
 
@@ -337,7 +342,13 @@ async def list_records(reader: SqlRecordReader, params: ListParams) -> RecordLis
     page = await reader.page(query)
     status = await sync_status(reader, params.model, params.filters.get("integration_id"))
     records = tuple(_record(view, row, page.links.get(row["id"], ())) for row in page.rows)
-    return RecordList(records=records, total=page.total, order=query.order, sync_status=status)
+    return RecordList(
+        records=records,
+        total=page.total,
+        has_more=page.has_more,
+        order=query.order,
+        sync_status=status,
+    )
 
 
 async def get_record(reader: SqlRecordReader, model: str, record_id: str) -> dict[str, Any] | None:

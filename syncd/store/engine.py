@@ -85,6 +85,9 @@ async def translate_errors() -> AsyncIterator[None]:
     """Turn driver exceptions into syncd's StoreError tree."""
     try:
         yield
+    except exc.TimeoutError as error:
+        # The pool had no free connection in time: the database is saturated.
+        raise DatabaseUnavailable(f"database busy: {_short(error)}") from error
     except (exc.OperationalError, exc.InterfaceError, ConnectionError, OSError) as error:
         raise DatabaseUnavailable(f"database unavailable: {_short(error)}") from error
     except exc.DBAPIError as error:

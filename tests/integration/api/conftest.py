@@ -92,9 +92,14 @@ async def pg_api(pg_database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncI
 
 
 @asynccontextmanager
-async def serving_api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
-    """A server over ``database_url`` with an admin and a read key, until the block ends."""
-    settings = Settings(database_url=database_url, state_dir=tmp_path / "state")
+async def serving_api(
+    database_url: str, cipher: Cipher, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[Api]:
+    """A server over ``database_url`` with an admin and a read key, until the block ends.
+
+    ``overrides`` are settings of the server (``Settings`` field names).
+    """
+    settings = Settings(database_url=database_url, state_dir=tmp_path / "state", **overrides)
     engine = make_engine(database_url)
     store = SqlStore(engine, cipher)
     webhooks = SqlWebhookStore(engine, cipher)

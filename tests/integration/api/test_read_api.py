@@ -12,12 +12,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 from support import sim_integration, started_sim
 
 from syncd.api.records import ROUTES
+from syncd.crypto import Cipher
 from syncd.domain import (
     Environment,
     FetchWindow,
@@ -34,7 +36,7 @@ from syncd.store.base import PageProgress
 from syncd.store.sql import SqlStore
 from syncd.store.tables import MODEL_TABLES
 
-from .conftest import Api
+from .conftest import Api, serving_api
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 PATHS = {
@@ -226,6 +228,23 @@ async def test_paging_and_ordering(api: Api) -> None:
     assert await error_field(api, "/v1/units/", **{"order-by": "nope"}) == "order-by"
     assert await error_field(api, "/v1/units/", **{"order-by": "custom_data"}) == "order-by"
     assert await error_field(api, "/v1/units/", **{"order-by": "number:up"}) == "order-by"
+
+
+async def test_totals_beyond_the_exact_count_limit(
+    database_url: str, cipher: Cipher, tmp_path: Path
+) -> None:
+    async with serving_api(database_url, cipher, tmp_path, api_exact_total_limit=5) as api:
+        await seed_units(api)
+        # 7 of acme's units match: more than 5, so no total, and the bound instead.
+        over = await api.get("/v1/units", integration_id="acme", limit=3)
+        assert "total" not in over["meta"] and over["meta"]["total_exceeds"] == 5
+        assert over["meta"]["hasMore"] is True
+        # hasMore stays exact past the count limit.
+        last = await api.get("/v1/units", integration_id="acme", limit=3, offset=6)
+        assert [u["x_id"] for u in last["results"]] == ["u0"]
+        assert last["meta"]["hasMore"] is False and "total" not in last["meta"]
+        exact = await api.get("/v1/units", integration_id="acme", limit=2, offset=4, number="103")
+        assert exact["meta"]["total"] == 1 and "total_exceeds" not in exact["meta"]
 
 
 async def test_filters(api: Api) -> None:

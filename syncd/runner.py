@@ -44,7 +44,6 @@ from syncd.domain import (
     SYNCED_STATUSES,
     Capability,
     Checkpoint,
-    EventType,
     FetchWindow,
     Integration,
     ListingProof,
@@ -70,6 +69,7 @@ from syncd.errors import (
     SyncdError,
     UnknownModel,
 )
+from syncd.events import job_failure_event, sync_complete_events
 from syncd.integration_config import (
     apply_job_overrides,
     disabled_properties,
@@ -396,7 +396,7 @@ class Runner:
             # A broken jobs/ or transforms/ file: record the failure where
             # operators look (the job log, JOB_FAILURE, /readyz), not only a log line.
             reason = f"cannot load the job definitions or transforms: {exc}"
-            event = _job_failure(
+            event = job_failure_event(
                 integration, root_id, root_id, None, root_mode, trigger, RunStatus.FAILED, reason
             )
             await self.store.finish_run(root_id, RunStatus.FAILED, None, reason, events=[event])
@@ -554,39 +554,17 @@ class Runner:
         status: RunStatus,
         outcomes: Sequence[ModelOutcome],
     ) -> list[OutboxEvent]:
-        """SYNC_COMPLETE, and FIRST_SYNC_COMPLETE if no earlier sync of the integration finished."""
-        succeeded = sum(o.status is RunStatus.SUCCESS for o in outcomes)
-        attention = sum(o.status is RunStatus.NEEDS_ATTENTION for o in outcomes)
-        skipped = sum(o.status is RunStatus.SKIPPED for o in outcomes)
-        payload = {
-            "integration_id": integration.id,
-            "vendor": integration.vendor,
-            "job_id": root_id,
-            "root_job_id": root_id,
-            "job_type": mode.value,
-            "trigger": trigger,
-            "status": status.value,
-            "successful_job_count": succeeded,
-            # A held sweep is a job needing attention: it counts as failed
-            # (and has its own JOB_FAILURE event).
-            "failed_job_count": len(outcomes) - succeeded - skipped,
-            "needs_attention_job_count": attention,
-            "skipped_job_count": skipped,
-            "is_sync_finished": True,
-        }
-        types = [EventType.SYNC_COMPLETE]
-        if status in SYNCED_STATUSES and not await self.store.has_synced(integration.id, None):
-            types.append(EventType.FIRST_SYNC_COMPLETE)
-        return [
-            OutboxEvent(
-                integration_id=integration.id,
-                vendor=integration.vendor,
-                event_type=t,
-                payload=payload,
-                run_id=root_id,
-            )
-            for t in types
-        ]
+        """The events of a finished sync; FIRST_SYNC_COMPLETE if no earlier one finished."""
+        first = status in SYNCED_STATUSES and not await self.store.has_synced(integration.id, None)
+        return sync_complete_events(
+            integration,
+            root_id,
+            mode,
+            trigger,
+            status,
+            [o.status for o in outcomes],
+            first=first,
+        )
 
     async def _data_events_wanted(self, integration: Integration, model: str, trigger: str) -> bool:
         """False during a model's first sync or a back-sync, unless the integration opts in."""
@@ -835,7 +813,7 @@ class Runner:
         events = []
         if status is RunStatus.NEEDS_ATTENTION or (status is RunStatus.FAILED and not stopped):
             events.append(
-                _job_failure(
+                job_failure_event(
                     integration, run_id, root_id, model, mode, trigger, status, error, sweep
                 )
             )
@@ -1100,46 +1078,6 @@ def _no_sweep_reason(
             "the next full run sweeps"
         )
     return None
-
-
-def _job_failure(
-    integration: Integration,
-    run_id: str,
-    root_id: str,
-    model: str | None,
-    mode: SyncMode,
-    trigger: str,
-    status: RunStatus,
-    error: str | None,
-    sweep: SweepResult | None = None,
-) -> OutboxEvent:
-    """The JOB_FAILURE event of a failed model run or one whose sweep is held."""
-    payload: dict[str, Any] = {
-        "integration_id": integration.id,
-        "vendor": integration.vendor,
-        "model": model,
-        "job_id": run_id,
-        "root_job_id": root_id,
-        "job_type": mode.value,
-        "trigger": trigger,
-        "status": status.value,
-        "error": error,
-    }
-    if sweep is not None and sweep.held:
-        payload["sweep"] = {
-            "scope": sweep.scope,
-            "candidates": sweep.candidates,
-            "share": round(sweep.share, 4),
-            "threshold": sweep.max_share,
-            "approve": f"syncd sweeps approve {run_id}",
-        }
-    return OutboxEvent(
-        integration_id=integration.id,
-        vendor=integration.vendor,
-        event_type=EventType.JOB_FAILURE,
-        payload=payload,
-        run_id=run_id,
-    )
 
 
 def _describe(exc: ConnectorError) -> str:

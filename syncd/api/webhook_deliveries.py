@@ -17,9 +17,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from syncd.api.errors import not_found
 from syncd.api.jobs import IsoTime
 from syncd.api.routing import Call, Route, Scope
+from syncd.events import event_json, message_id, parse_message_id
 from syncd.services.webhooks import find_delivery_log, replay_deliveries
 from syncd.store.webhook_base import DeliveryStatus
-from syncd.webhooks.messages import event_json, message_id, parse_message_id
 
 #: The largest event id (a 64-bit column): a larger one names no event.
 _MAX_ID = 2**63 - 1

@@ -15,6 +15,7 @@ from syncd.app import make_dispatcher, make_webhook_store, open_store
 from syncd.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, option_error
 from syncd.cli.output import console, print_json
 from syncd.errors import ConfigError
+from syncd.events import iso_utc, message_id, parse_message_id
 from syncd.progress import table
 from syncd.services.events import event_page_json, list_events, prune_events
 from syncd.services.webhooks import (
@@ -36,7 +37,6 @@ from syncd.settings import Settings
 from syncd.store.sql import SqlStore
 from syncd.store.webhook_base import EVENT_TYPES, SubscriptionState
 from syncd.store.webhooks import SqlWebhookStore
-from syncd.webhooks.messages import iso_utc, message_id, parse_message_id
 from syncd.webhooks.spec import KNOWN_MODELS, parse_headers
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

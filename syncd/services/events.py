@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd.errors import ConfigError
+from syncd.events import event_json
 from syncd.settings import Settings
 from syncd.store.webhook_base import ChangeEvent, PruneCounts, WebhookStore
-from syncd.webhooks.messages import event_json
 from syncd.webhooks.spec import KNOWN_MODELS
 
 #: The largest page of events one request may ask for.

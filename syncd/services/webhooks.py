@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from syncd.app import dispatcher_config
 from syncd.errors import ConfigError
+from syncd.events import event_json, message_id
 from syncd.settings import Settings
 from syncd.store.webhook_base import (
     AttemptRecord,
@@ -31,7 +32,6 @@ from syncd.store.webhook_base import (
 from syncd.store.webhooks import SqlWebhookStore
 from syncd.urls import check_http_url
 from syncd.webhooks.dispatcher import Dispatcher, DispatchReport, TestResult, send_test
-from syncd.webhooks.messages import event_json, message_id
 from syncd.webhooks.signing import generate_secret, secret_key
 from syncd.webhooks.spec import SubscriptionSpec
 

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
+from syncd.events import RECORD_EVENT_KEYS
 from syncd.store.types import UTCDateTime
 
 Encoder = Callable[[Any], Any]
@@ -454,13 +455,7 @@ class SweepStatements:
                 f"WHERE t.id = cand.id AND {where}"
             )
             if events:
-                payload = (
-                    "jsonb_build_object('integration_id', CAST(:iid AS text), "
-                    "'vendor', CAST(:vendor AS text), 'model', CAST(:model AS text), "
-                    "'record_id', CAST(g.id AS text), 'x_id', g.x_id, "
-                    "'property_id', CAST(g.property_id AS text), "
-                    "'job_id', CAST(:run_id AS text))"
-                )
+                payload = _json_object("jsonb_build_object", _PG_DELETED_PAYLOAD)
                 sql = (
                     f"{cand}, gone AS ({update} RETURNING t.id, t.x_id, t.property_id) "
                     f"INSERT INTO change_events ({cols}) "
@@ -480,11 +475,7 @@ class SweepStatements:
         # and the UPDATE see the same rows.
         where = self._where("", date_field, since, until, unseen, params.get("excluded"))
         if events:
-            payload = (
-                "json_object('integration_id', :iid, 'vendor', :vendor, 'model', :model, "
-                f"'record_id', {_sqlite_dashed_uuid('id')}, 'x_id', x_id, "
-                f"'property_id', {_sqlite_dashed_uuid('property_id')}, 'job_id', :run_id)"
-            )
+            payload = _json_object("json_object", _SQLITE_DELETED_PAYLOAD)
             insert = (
                 f"INSERT INTO change_events ({cols}) "
                 f"SELECT :iid, :vendor, :model, id, x_id, 'DATA_DELETED', :run_id, "
@@ -494,6 +485,37 @@ class SweepStatements:
         update = f"UPDATE {t} SET deleted_at = :now, updated_at = :now WHERE {where}"
         result = await conn.execute(self._statement(update, date_field, params))
         return int(result.rowcount)
+
+
+def _json_object(function: str, columns: dict[str, str]) -> str:
+    """A SQL JSON object of a DATA_DELETED payload, its keys in RECORD_EVENT_KEYS order."""
+    if tuple(columns) != RECORD_EVENT_KEYS:
+        raise AssertionError(f"a DATA_DELETED payload needs {RECORD_EVENT_KEYS}")
+    pairs = ", ".join(f"'{key}', {value}" for key, value in columns.items())
+    return f"{function}({pairs})"
+
+
+# The payload of a swept record's DATA_DELETED event, as syncd.events
+# builds a data event's (no record, no diff), in SQL: one statement writes
+# the events of a whole sweep batch.
+_PG_DELETED_PAYLOAD = {
+    "integration_id": "CAST(:iid AS text)",
+    "vendor": "CAST(:vendor AS text)",
+    "model": "CAST(:model AS text)",
+    "record_id": "CAST(g.id AS text)",
+    "x_id": "g.x_id",
+    "property_id": "CAST(g.property_id AS text)",
+    "job_id": "CAST(:run_id AS text)",
+}
+_SQLITE_DELETED_PAYLOAD = {
+    "integration_id": ":iid",
+    "vendor": ":vendor",
+    "model": ":model",
+    "record_id": _sqlite_dashed_uuid("id"),
+    "x_id": "x_id",
+    "property_id": _sqlite_dashed_uuid("property_id"),
+    "job_id": ":run_id",
+}
 
 
 def sweep_statements(dialect: str, table: Table) -> SweepStatements:

@@ -7,7 +7,6 @@ and the look-ups a sync makes of what is already stored.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,10 +16,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from syncd.crypto import Cipher
-from syncd.diff import diff, json_record
 from syncd.domain import (
     Checkpoint,
-    EventType,
     FetchWindow,
     Integration,
     NormalizedRecord,
@@ -29,6 +26,7 @@ from syncd.domain import (
     UpsertResult,
     record_key,
 )
+from syncd.events import record_event
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, LINK_MODEL, MODELS
 from syncd.store._shared import SqlRepository, utc_now
 from syncd.store.base import PageProgress, Records
@@ -299,13 +297,33 @@ class SqlRecords(SqlRepository, Records):
                 )
             )
             if previous is not None:
-                event = self._data_event(
-                    integration, model, rec, rid, existing, previous, fields, run_id
+                known = existing.get(rec.x_id)
+                event = record_event(
+                    integration,
+                    model,
+                    rid,
+                    values,
+                    fields,
+                    run_id,
+                    x_id=rec.x_id,
+                    stored=None if known is None else previous.get(rec.x_id, {}),
+                    was_deleted=known is not None and known[2],
                 )
                 if event is not None:
                     kind, change, payload = event
                     events.append(
-                        (iid, vendor, model, rid, rec.x_id, kind, run_id, change, payload, now)
+                        (
+                            iid,
+                            vendor,
+                            model,
+                            rid,
+                            rec.x_id,
+                            kind.value,
+                            run_id,
+                            change,
+                            payload,
+                            now,
+                        )
                     )
         # New records are plain inserts (COPY on PostgreSQL): the look-up in
         # this transaction found none of them, and one run per (integration,
@@ -323,43 +341,6 @@ class SqlRecords(SqlRepository, Records):
         )
         if has_quarantine.first() is not None:
             await self._quarantine_delete.execute(conn, iid, [r.x_id for r in records], model)
-
-    @staticmethod
-    def _data_event(
-        integration: Integration,
-        model: str,
-        rec: NormalizedRecord,
-        rid: str,
-        existing: Mapping[str, tuple[str, str | None, bool]],
-        previous: Mapping[str, Mapping[str, Any]],
-        fields: Sequence[str],
-        run_id: str,
-    ) -> tuple[str, dict[str, Any] | None, dict[str, Any]] | None:
-        """(event type, diff, payload) of a written record; None if no field changed."""
-        values = rec.values
-        if values.get("custom_data") is None:
-            # Stored as {} (see the row above): the same in the event and diff.
-            values = {**values, "custom_data": {}}
-        payload: dict[str, Any] = {
-            "integration_id": integration.id,
-            "vendor": integration.vendor,
-            "model": model,
-            "record_id": str(uuid.UUID(rid)),
-            "x_id": rec.x_id,
-            "property_id": json_record(values, ("property_id",))["property_id"],
-            "job_id": run_id,
-        }
-        known = existing.get(rec.x_id)
-        if known is None or known[2]:
-            payload["record"] = json_record(values, fields)
-            if known is not None:
-                payload["undeleted"] = True
-            return EventType.DATA_NEW.value, None, payload
-        change = diff(previous.get(rec.x_id, {}), values, fields)
-        if not change:
-            return None
-        payload["diff"] = change.as_json()
-        return EventType.DATA_UPDATE.value, payload["diff"], payload
 
     async def _previous_values(
         self, conn: AsyncConnection, model: str, integration_id: str, x_ids: Sequence[str]

@@ -28,6 +28,7 @@ import structlog
 from syncd import __version__
 from syncd.egress import host_allowed
 from syncd.errors import StoreError
+from syncd.events import TEST_EVENT_TYPE, envelope, event_body, message_id
 from syncd.metrics import Metrics
 from syncd.store.webhook_base import (
     ClaimedDelivery,
@@ -36,7 +37,6 @@ from syncd.store.webhook_base import (
     Subscription,
     WebhookStore,
 )
-from syncd.webhooks.messages import TEST_EVENT_TYPE, envelope, event_body, message_id
 from syncd.webhooks.retry import RetryPolicy
 from syncd.webhooks.signing import secret_key, signed_headers
 

@@ -22,6 +22,7 @@ from syncd.domain import (
     SyncMode,
     record_id,
 )
+from syncd.events import RECORD_EVENT_KEYS
 from syncd.models import MODELS
 from syncd.runner import BACKSYNC_TRIGGER, Runner
 from syncd.sim.buildium import BuildiumSimulator
@@ -196,6 +197,13 @@ async def test_a_deleted_record_seen_again_is_undeleted(store: SqlStore) -> None
     back = events[-1].payload
     assert back["undeleted"] is True and back["job_id"] == "r3"
     assert back["record"]["rent_amount_market_in_cents"] == 5
+    # The sweep's payload, built in SQL, has the head the Python-built one has.
+    gone = events[-2].payload
+    assert set(gone) == set(RECORD_EVENT_KEYS)  # jsonb keeps no key order
+    assert {k: gone[k] for k in RECORD_EVENT_KEYS if k != "job_id"} == {
+        k: back[k] for k in RECORD_EVENT_KEYS if k != "job_id"
+    }
+    assert gone["job_id"] == "r2"
 
 
 # -- the runner ----------------------------------------------------------------

@@ -12,8 +12,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from syncd.errors import ConfigError
+from syncd.events import event_body, iso_utc, message_id, parse_message_id
 from syncd.store.webhook_base import ChangeEvent, Subscription
-from syncd.webhooks.messages import event_body, iso_utc, message_id, parse_message_id
 from syncd.webhooks.retry import RetryPolicy
 from syncd.webhooks.signing import generate_secret, secret_key, sign, signed_headers
 from syncd.webhooks.spec import parse_headers, subscription_spec

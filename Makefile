@@ -19,9 +19,15 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/syncd demo
 
+# Tests run in one worker per core (at most four): most of their time is
+# CLI and daemon subprocesses starting up, which one process runs one at a
+# time. Work stealing keeps a worker from idling while another still holds
+# a queue of slow tests.
+TEST_WORKERS ?= auto
+
 test: setup
 	bash scripts/ensure-postgres.sh
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=$(TEST_WORKERS) --maxprocesses=4 --dist=worksteal
 
 lint: setup
 	$(BIN)/ruff format --check syncd tests benchmarks

@@ -9,16 +9,18 @@ For each engine (PostgreSQL, SQLite):
    orjson) in another subprocess.
 3. While a writer syncs a Buildium simulator into a second integration of the
    same database again and again (``syncd run --full`` in a loop), an
-   open-loop load generator sends requests at a fixed ``--rate`` (default
-   200/s) for ``--seconds`` to each server: a plain page
-   (``limit=250``) and a filtered, ordered one
-   (``status_normalized=ACTIVE&order-by=start_date:desc``).
+   open-loop load generator sends requests at each fixed rate of ``--rates``
+   (default 200/s) for ``--seconds`` to each server: a plain page
+   (``limit=250``) and a filtered, ordered one (``integration_id=bench&
+   status_normalized=EVICTED&order-by=start_date:desc``). Before that, 50
+   requests one after another give each server's service time alone (the
+   median, with no queue in front of it).
 
 Latency is measured from each request's scheduled send time (no coordinated
 omission). Reports achieved requests/s, p50 and p99 in ms, and syncd's
 figures as ratios to the baseline's in the same run.
 
-    .venv/bin/python benchmarks/api.py [--records 1000000] [--rate 200] [--seconds 15]
+    .venv/bin/python benchmarks/api.py [--records 1000000] [--rates 200] [--seconds 15]
         [--engines postgresql,sqlite] [--fresh]
 """
 
@@ -265,6 +267,23 @@ async def load(
     }
 
 
+async def service_time(
+    url: str, params: dict[str, str], *, count: int, headers: dict[str, str]
+) -> float:
+    """Median milliseconds of ``count`` requests sent one after another (no queueing)."""
+    took: list[float] = []
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for _ in range(count):
+            started = time.perf_counter()
+            async with session.get(url, params=params) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise SystemExit(f"{url}: HTTP {resp.status}")
+            took.append((time.perf_counter() - started) * 1000)
+    took.sort()
+    return took[len(took) // 2]
+
+
 # -- processes --------------------------------------------------------------------
 
 
@@ -385,20 +404,21 @@ def bench_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                     ("syncd", f"http://127.0.0.1:{port}/v1/leases", auth),
                 )
                 for name, target, headers in targets:
-                    warm = load(target, params, rate=args.rate, seconds=2, headers=headers)
-                    asyncio.run(warm)
-                    figures = asyncio.run(
-                        load(target, params, rate=args.rate, seconds=args.seconds, headers=headers)
-                    )
-                    results.append(
-                        {"engine": engine, "variant": variant, "target": name, **figures}
-                    )
-                    print(
-                        f"  {variant:9} {name:8} {figures['rps']:7.1f} req/s  "
-                        f"p50 {figures['p50']:7.1f} ms  p99 {figures['p99']:7.1f} ms  "
-                        f"errors {figures['errors']:.0f}",
-                        flush=True,
-                    )
+                    alone = asyncio.run(service_time(target, params, count=50, headers=headers))
+                    for rate in args.rates:
+                        warm = load(target, params, rate=rate, seconds=2, headers=headers)
+                        asyncio.run(warm)
+                        figures = asyncio.run(
+                            load(target, params, rate=rate, seconds=args.seconds, headers=headers)
+                        )
+                        row = {"engine": engine, "variant": variant, "target": name, "rate": rate}
+                        results.append({**row, "alone": alone, **figures})
+                        print(
+                            f"  {variant:9} {name:8} alone {alone:6.1f} ms  at {rate:.0f}/s: "
+                            f"{figures['rps']:7.1f} req/s  p50 {figures['p50']:8.1f} ms  "
+                            f"p99 {figures['p99']:8.1f} ms  errors {figures['errors']:.0f}",
+                            flush=True,
+                        )
             return results
         finally:
             with suppress(ProcessLookupError):
@@ -411,15 +431,20 @@ def bench_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def report(results: list[dict[str, Any]]) -> None:
     """The figures as a table, syncd as ratios to the baseline."""
-    print("\n| engine | query | server | req/s | p50 ms | p99 ms | p99 vs baseline |")
-    print("|---|---|---|---|---|---|---|")
-    base = {(r["engine"], r["variant"]): r for r in results if r["target"] == "baseline"}
+    print(
+        "\n| engine | query | server | alone ms | offered/s | req/s | p50 ms | p99 ms "
+        "| alone vs baseline | p99 vs baseline |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    base = {(r["engine"], r["variant"], r["rate"]): r for r in results if r["target"] == "baseline"}
     for r in results:
-        ref = base[(r["engine"], r["variant"])]
+        ref = base[(r["engine"], r["variant"], r["rate"])]
+        alone = r["alone"] / ref["alone"] if ref["alone"] else float("nan")
         ratio = r["p99"] / ref["p99"] if ref["p99"] else float("nan")
         print(
-            f"| {r['engine']} | {r['variant']} | {r['target']} | {r['rps']:.1f} "
-            f"| {r['p50']:.1f} | {r['p99']:.1f} | {ratio:.2f}x |"
+            f"| {r['engine']} | {r['variant']} | {r['target']} | {r['alone']:.1f} "
+            f"| {r['rate']:.0f} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} "
+            f"| {alone:.2f}x | {ratio:.2f}x |"
         )
 
 
@@ -430,7 +455,12 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument(
+        "--rates",
+        type=lambda v: [float(r) for r in v.split(",")],
+        default=[200.0],
+        help="offered requests per second, comma-separated (each measured in turn)",
+    )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--engines", default="postgresql,sqlite")
     parser.add_argument(

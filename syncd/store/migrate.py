@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,11 +13,23 @@ from syncd.errors import StoreError
 from syncd.store.engine import translate_errors
 from syncd.store.tables import metadata
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where a migration runs, not here: every command opens
+# the store and checks its revision, and importing Alembic would cost each
+# one a large share of its start-up for nothing.
+
+#: The newest migration's revision (a test keeps it equal to Alembic's head).
+HEAD_REVISION: Final = "0010"
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at syncd's migrations."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -31,7 +38,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration revision shipped with this version."""
+    """The newest migration revision shipped with this version, as Alembic finds it."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships migrations
         raise StoreError("no migrations found")
@@ -40,6 +49,8 @@ def head_revision() -> str:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database to ``revision``."""
+
+    from alembic import command
 
     def _run(conn: Connection) -> None:
         command.upgrade(alembic_config(conn), revision)
@@ -52,7 +63,13 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     """The database's revision, or None if it was never migrated."""
 
     def _run(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        # Alembic keeps one row per head; syncd's history has a single head.
+        if len(rows) > 1:
+            raise StoreError(f"database has several schema heads: {', '.join(rows)}")
+        return rows[0] if rows else None
 
     async with translate_errors(), engine.connect() as conn:
         return await conn.run_sync(_run)
@@ -60,6 +77,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def schema_diff(engine: AsyncEngine) -> list[Any]:
     """Differences between the database schema and the table definitions (empty = equal)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
 
     def _run(conn: Connection) -> list[Any]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -86,7 +105,7 @@ async def ensure_schema(engine: AsyncEngine) -> None:
         await upgrade(engine)
         return
     current = await current_revision(engine)
-    head = head_revision()
+    head = HEAD_REVISION
     if current != head:
         raise StoreError(
             f"database schema is at revision {current or 'none'}, this syncd needs {head}: "

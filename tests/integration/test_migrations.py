@@ -8,6 +8,7 @@ from sqlalchemy import text
 from syncd.errors import StoreError
 from syncd.store.engine import make_engine
 from syncd.store.migrate import (
+    HEAD_REVISION,
     current_revision,
     ensure_schema,
     head_revision,
@@ -16,6 +17,12 @@ from syncd.store.migrate import (
 )
 
 both = pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+def test_the_revision_every_command_checks_is_alembics_head() -> None:
+    # A new migration must move HEAD_REVISION with it, or every command
+    # would refuse the database it just migrated.
+    assert head_revision() == HEAD_REVISION
 
 
 @both

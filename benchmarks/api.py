@@ -246,7 +246,7 @@ async def load(
                     if resp.status != 200:
                         errors += 1
                         return
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 errors += 1
                 return
             latencies.append((time.perf_counter() - scheduled) * 1000)

@@ -130,13 +130,7 @@ def job_failure_event(
             "threshold": sweep.max_share,
             "approve": f"syncd sweeps approve {run_id}",
         }
-    return OutboxEvent(
-        integration_id=integration.id,
-        vendor=integration.vendor,
-        event_type=EventType.JOB_FAILURE,
-        payload=payload,
-        run_id=run_id,
-    )
+    return _lifecycle_event(integration, EventType.JOB_FAILURE, payload, run_id)
 
 
 def sync_complete_events(
@@ -176,16 +170,20 @@ def sync_complete_events(
     types = [EventType.SYNC_COMPLETE]
     if first and status in SYNCED_STATUSES:
         types.append(EventType.FIRST_SYNC_COMPLETE)
-    return [
-        OutboxEvent(
-            integration_id=integration.id,
-            vendor=integration.vendor,
-            event_type=t,
-            payload=payload,
-            run_id=root_id,
-        )
-        for t in types
-    ]
+    return [_lifecycle_event(integration, t, payload, root_id) for t in types]
+
+
+def _lifecycle_event(
+    integration: Integration, event_type: EventType, payload: dict[str, Any], run_id: str
+) -> OutboxEvent:
+    # Lifecycle events name a run, never a model or a record.
+    return OutboxEvent(
+        integration_id=integration.id,
+        vendor=integration.vendor,
+        event_type=event_type,
+        payload=payload,
+        run_id=run_id,
+    )
 
 
 def iso_utc(moment: datetime) -> str:

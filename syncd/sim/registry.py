@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from syncd.errors import ConfigError
-
-if TYPE_CHECKING:
-    # The server module imports aiohttp: only a command that serves needs it.
-    from syncd.sim.server import Renderer
+from syncd.sim.server import Renderer
 
 #: Vendor codes and their renderers (imported on first use).
 _RENDERERS: Final[dict[str, str]] = {
@@ -34,8 +31,6 @@ def get_renderer(vendor: str) -> type[Renderer]:
             f"no simulator for {vendor!r} (known: {', '.join(simulated_vendors())})",
             field="vendor",
         ) from None
-    from syncd.sim.server import Renderer
-
     module, _, name = target.partition(":")
     cls = getattr(importlib.import_module(module), name)
     if not (isinstance(cls, type) and issubclass(cls, Renderer)):

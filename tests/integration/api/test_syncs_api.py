@@ -333,11 +333,14 @@ async def test_back_sync_is_full_unwindowed_and_exclusive(api: Api, sim: Buildiu
         )
         assert first
         sim.mutate("leases", update=3)
-        # Slow pages keep the back-sync going across several fire times.
-        sim.add_fault("slow", path="/v1/leases", count=12, delay=0.25)
+        # Slow pages keep the back-sync going across several fire times: every
+        # leases request is slow until it ends, however many a scheduled run
+        # took first and however many the connector fetches at once.
+        sim.add_fault("slow", path="/v1/leases", count=10_000, delay=0.5)
         status, body, _ = await api.call("POST", f"{BASE}/acme/back-sync")
         assert status == 202 and body["trigger"] == "backsync", body
         back = await wait_for(lambda: finished_root(api, "backsync"), seconds=60)
+        sim.clear_faults()
         # Scheduled runs go on afterwards: deferred, not lost.
         await wait_for(lambda: _ended(api, lambda r: r.started_at > back.ended_at))
     assert back.status is RunStatus.SUCCESS, back.error

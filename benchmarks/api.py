@@ -8,7 +8,7 @@ For each engine (PostgreSQL, SQLite):
    handler doing the same queries (count + page, same filters and order,
    orjson) in another subprocess.
 3. While a writer syncs a Buildium simulator into a second integration of the
-   same database again and again (``syncd run --full`` in a loop), an
+   same database again and again (full syncs in a loop, in one process), an
    open-loop load generator sends requests at each fixed rate of ``--rates``
    (default 200/s) for ``--seconds`` to each server: a plain page
    (``limit=250``) and a filtered, ordered one (``integration_id=bench&
@@ -50,6 +50,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
+from syncd.settings import Settings
 from syncd.store.engine import make_engine
 from syncd.store.tables import MODEL_TABLES
 
@@ -69,8 +70,8 @@ VARIANTS = {
     },
 }
 LEASES = MODEL_TABLES["leases"]
-#: syncd's default SYNCD_API_EXACT_TOTAL_LIMIT.
-COUNT_LIMIT = 10_000
+#: How far both servers count matches exactly (syncd's default SYNCD_API_EXACT_TOTAL_LIMIT).
+COUNT_LIMIT = Settings.model_fields["api_exact_total_limit"].default
 #: Columns the bare handler selects: those syncd's answer carries.
 _HIDDEN = {"content_hash", "source_hash", "last_run_id"}
 _SELECTED = [c for c in LEASES.columns if c.name not in _HIDDEN]
@@ -222,6 +223,22 @@ async def serve_baseline(port: int, url: str) -> None:
     await asyncio.Event().wait()
 
 
+async def write_loop() -> None:
+    """Full syncs of the writer integration, one after another, in one process (until killed).
+
+    One long-lived process, as the daemon's scheduler would run them: a CLI
+    start-up per sync would spend more CPU than the sync itself.
+    """
+    from syncd.app import open_store
+    from syncd.services.runs import sync_integration
+
+    settings = Settings()
+    async with open_store(settings) as store:
+        integration = await store.get_integration("writer")
+        while True:
+            await sync_integration(store, settings, integration, full=True)
+
+
 # -- load -----------------------------------------------------------------------
 
 
@@ -296,6 +313,8 @@ def _env(url: str, state: Path, key: str, port: int | None = None) -> dict[str, 
         "SYNCD_LOG_LEVEL": "warning",
         "SYNCD_LOG_FORMAT": "json",
         "SYNCD_EGRESS_ALLOWED_HOSTS": "127.0.0.1",
+        # The baseline counts to the same limit.
+        "SYNCD_API_EXACT_TOTAL_LIMIT": str(COUNT_LIMIT),
     }
     if port is not None:
         env["SYNCD_HTTP_PORT"] = str(port)
@@ -388,10 +407,11 @@ def bench_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         procs.append(baseline)
         asyncio.run(_wait_http(f"http://127.0.0.1:{port}/healthz", serve))
         asyncio.run(_wait_http(f"http://127.0.0.1:{base_port}/leases?limit=1", baseline))
-        sync = f"{' '.join(SYNCD)} run --integration writer --full >/dev/null 2>&1"
         writer = subprocess.Popen(
-            ["bash", "-c", f"while true; do {sync}; done"],
+            [sys.executable, __file__, "--write-loop"],
             env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=logs,
             text=True,
             start_new_session=True,
         )
@@ -449,9 +469,12 @@ def report(results: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    """Parse arguments and run the benchmark (or serve the baseline)."""
+    """Parse arguments and run the benchmark (or serve the baseline, or write)."""
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-baseline":
         asyncio.run(serve_baseline(int(sys.argv[2]), sys.argv[3]))
+        return
+    if sys.argv[1:] == ["--write-loop"]:
+        asyncio.run(write_loop())
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=1_000_000)

@@ -165,12 +165,13 @@ class Settings(BaseSettings):
         "--rate-limit overrides it per key; existing keys keep theirs)",
     )
     api_exact_total_limit: int = Field(
-        default=10_000,
+        default=1_000,
         ge=0,
         le=100_000_000,
         description="the read API counts a list's matches exactly up to this many; beyond, "
-        "meta.total is left out and meta.total_exceeds gives the limit (an exact count "
-        "of a million records costs a core about a tenth of a second per request)",
+        "meta.total is left out and meta.total_exceeds gives the limit (counting costs "
+        "about a millisecond per thousand matches per request, an exact count of a "
+        "million records a tenth of a second)",
     )
     egress_allowed_hosts: str = Field(
         default="",

@@ -84,7 +84,7 @@ class RecordMeta(Meta):
     total: int | None = Field(  # type: ignore[assignment]
         default=None,
         description="how many records match; left out when more than SYNCD_API_EXACT_TOTAL_LIMIT "
-        "(default 10,000) do, and total_exceeds is given instead",
+        "(default 1,000) do, and total_exceeds is given instead",
     )
     total_exceeds: int | None = Field(
         default=None,

@@ -31,6 +31,7 @@ from syncd.store.reads import (
     EventFilter,
     RecordQuery,
     SqlRecordReader,
+    SyncActivity,
     visible_columns,
 )
 
@@ -339,8 +340,12 @@ async def list_records(reader: SqlRecordReader, params: ListParams) -> RecordLis
     """
     query = _query(params)
     view = VIEWS[params.model]
-    page = await reader.page(query)
-    status = await sync_status(reader, params.model, params.filters.get("integration_id"))
+    page = await reader.page(
+        query,
+        activity_since=datetime.now(UTC) - DEFAULT_STALE_AFTER,
+        integration_id=params.filters.get("integration_id"),
+    )
+    status = SyncStatus.SYNCED if page.activity is None else _status_of(page.activity)
     records = tuple(_record(view, row, page.links.get(row["id"], ())) for row in page.rows)
     return RecordList(
         records=records,
@@ -378,7 +383,10 @@ async def sync_status(
     FIRST_SYNC_IN_PROGRESS while any one's first sync of the model runs.
     """
     live_since = datetime.now(UTC) - stale_after
-    activity = await reader.sync_activity(model, integration_id, live_since=live_since)
+    return _status_of(await reader.sync_activity(model, integration_id, live_since=live_since))
+
+
+def _status_of(activity: SyncActivity) -> SyncStatus:
     if activity.first_sync_running:
         return SyncStatus.FIRST_SYNC_IN_PROGRESS
     if activity.synced is False:

@@ -53,7 +53,9 @@ def make_engine(url: str) -> AsyncEngine:
                     f"cannot create the database directory {directory}: {reason}",
                     field="database_url",
                 ) from error
-        engine = create_async_engine(parsed, json_serializer=_json_dumps)
+        engine = create_async_engine(
+            parsed, json_serializer=_json_dumps, json_deserializer=orjson.loads
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -71,6 +73,7 @@ def make_engine(url: str) -> AsyncEngine:
         return create_async_engine(
             parsed,
             json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,

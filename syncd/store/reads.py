@@ -15,9 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.types import TypeEngine
 
 from syncd.domain import SYNCED_STATUSES, RunStatus
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, MODELS
@@ -87,6 +101,8 @@ class RecordPage:
     has_more: bool
     #: Record id → its link rows (``LINK_FIELDS``); empty for models without links.
     links: Mapping[uuid.UUID, tuple[dict[str, Any], ...]]
+    #: The model's sync activity, when asked for with the page.
+    activity: SyncActivity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +130,16 @@ class EventFilter:
         return self.integration_id is None and self.model is None and self.event_type is None
 
 
+def _one_of(
+    column: ColumnElement[Any], values: list[Any], kind: TypeEngine[Any], pg: bool
+) -> ColumnElement[bool]:
+    # PostgreSQL takes the page's ids as one array parameter: a statement of
+    # hundreds of bound values costs more to build and send than to run.
+    if pg:
+        return column == any_(bindparam(None, values, type_=ARRAY(kind)))
+    return column.in_(values)
+
+
 class SqlRecordReader:
     """Read-only queries over the cache tables, the run log and the change outbox."""
 
@@ -122,8 +148,19 @@ class SqlRecordReader:
 
     # -- records ----------------------------------------------------------------
 
-    async def page(self, query: RecordQuery) -> RecordPage:
-        """The records ``query`` selects: one count, one page, one links query."""
+    async def page(
+        self,
+        query: RecordQuery,
+        *,
+        activity_since: datetime | None = None,
+        integration_id: str | None = None,
+    ) -> RecordPage:
+        """The records ``query`` selects: one count, one page, one links query.
+
+        With ``activity_since``, the page also carries the sync activity of
+        the model (of ``integration_id``, or of any integration; see
+        :meth:`sync_activity`), read on the same connection.
+        """
         table = MODEL_TABLES[query.model]
         where = self._where(table, query)
         names = visible_columns(query.model)
@@ -152,8 +189,17 @@ class SqlRecordReader:
             has_more = len(rows) > query.limit
             rows = rows[: query.limit]
             links = await self._links(conn, query.model, rows)
+            activity = None
+            if activity_since is not None:
+                activity = await self._activity(
+                    conn, query.model, integration_id, live_since=activity_since
+                )
         return RecordPage(
-            rows=rows, total=None if over else counted, has_more=has_more, links=links
+            rows=rows,
+            total=None if over else counted,
+            has_more=has_more,
+            links=links,
+            activity=activity,
         )
 
     async def get(
@@ -196,11 +242,17 @@ class SqlRecordReader:
     @staticmethod
     def _order(table: Table, terms: Sequence[tuple[str, bool]]) -> list[UnaryExpression[Any]]:
         # Nulls sort as the largest value on both engines (PostgreSQL's own
-        # default, so its indexes still serve the order; SQLite differs).
-        return [
-            table.c[name].desc().nulls_first() if desc else table.c[name].asc().nulls_last()
-            for name, desc in terms
-        ]
+        # default, so its indexes still serve the order; SQLite differs). A
+        # column that cannot be null gets no nulls clause, which would only
+        # keep SQLite from walking an index for the order.
+        order: list[UnaryExpression[Any]] = []
+        for name, desc in terms:
+            column = table.c[name]
+            if not column.nullable:
+                order.append(column.desc() if desc else column.asc())
+            else:
+                order.append(column.desc().nulls_first() if desc else column.asc().nulls_last())
+        return order
 
     @staticmethod
     async def _links(
@@ -209,8 +261,11 @@ class SqlRecordReader:
         owner = _LINK_OWNER.get(model)
         if owner is None or not rows:
             return {}
+        pg = conn.dialect.name == "postgresql"
         if model == "residents":
-            match: ColumnElement[bool] = _link.c.resident_id.in_([r["id"] for r in rows])
+            match: ColumnElement[bool] = _one_of(
+                _link.c.resident_id, [r["id"] for r in rows], Uuid(), pg
+            )
             order = _link.c.x_lease_id
         else:
             # A lease's links are keyed by its PMS id within its integration:
@@ -220,7 +275,10 @@ class SqlRecordReader:
                 by_integration[r["integration_id"]].append(r["x_id"])
             match = or_(
                 *(
-                    and_(_link.c.integration_id == iid, _link.c.x_lease_id.in_(x_ids))
+                    and_(
+                        _link.c.integration_id == iid,
+                        _one_of(_link.c.x_lease_id, x_ids, String(), pg),
+                    )
                     for iid, x_ids in by_integration.items()
                 )
             )
@@ -242,6 +300,13 @@ class SqlRecordReader:
         A RUNNING run counts only with a heartbeat since ``live_since``: one
         whose process died long ago is no sync in progress.
         """
+        async with translate_errors(), self.engine.connect() as conn:
+            return await self._activity(conn, model, integration_id, live_since=live_since)
+
+    @staticmethod
+    async def _activity(
+        conn: AsyncConnection, model: str, integration_id: str | None, *, live_since: datetime
+    ) -> SyncActivity:
         runs, done = sync_runs.alias("r"), sync_runs.alias("d")
         running = and_(
             runs.c.model == model,
@@ -255,8 +320,7 @@ class SqlRecordReader:
         )
         if integration_id is None:
             first = exists().where(running, ~exists().where(finished).correlate(runs))
-            async with translate_errors(), self.engine.connect() as conn:
-                going = bool((await conn.execute(select(first))).scalar_one())
+            going = bool((await conn.execute(select(first))).scalar_one())
             return SyncActivity(synced=None, first_sync_running=going)
         synced = exists().where(
             done.c.integration_id == integration_id,
@@ -264,8 +328,7 @@ class SqlRecordReader:
             done.c.status.in_(_SYNCED),
         )
         query = select(synced, exists().where(running, runs.c.integration_id == integration_id))
-        async with translate_errors(), self.engine.connect() as conn:
-            was, now = (await conn.execute(query)).one()
+        was, now = (await conn.execute(query)).one()
         return SyncActivity(synced=bool(was), first_sync_running=bool(now) and not was)
 
     # -- the change feed --------------------------------------------------------

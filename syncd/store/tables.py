@@ -76,6 +76,15 @@ def _common_columns() -> list[Column[object]]:
     ]
 
 
+#: Indexes for a model's common filtered or ordered lists, beyond every model's own.
+_LIST_INDEXES: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    "leases": (
+        ("integration_id", "status_normalized", "created_at", "id"),
+        ("integration_id", "start_date", "id"),
+    ),
+}
+
+
 def _model_table(name: str) -> Table:
     model = MODELS[name]
     return Table(
@@ -89,6 +98,7 @@ def _model_table(name: str) -> Table:
         # every integration and over one.
         Index(None, "created_at", "id"),
         Index(None, "integration_id", "created_at", "id"),
+        *(Index(None, *columns) for columns in _LIST_INDEXES.get(name, ())),
     )
 
 

@@ -18,8 +18,10 @@ from syncd.store.engine import make_engine
 from syncd.store.migrate import ensure_schema
 from syncd.store.sql import SqlStore
 from syncd.store.webhooks import SqlWebhookStore
+from syncd.store.writes import SqlWriteJobs
 from syncd.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from syncd.webhooks.retry import RetryPolicy
+from syncd.writes.worker import WorkerConfig, WriteWorker
 
 
 def make_cipher(settings: Settings) -> Cipher:
@@ -59,6 +61,28 @@ def runner_config(settings: Settings) -> RunnerConfig:
             "listing_drift_share": settings.listing_drift_share,
             "allowed_hosts": parse_hosts(settings.egress_allowed_hosts),
         },
+    )
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    """The write worker's tunables from settings."""
+    return WorkerConfig(
+        lease=timedelta(seconds=settings.write_lease_seconds),
+        max_attempts=settings.write_max_attempts,
+        backoff_base=settings.write_backoff_base_seconds,
+        poll=settings.write_poll_seconds,
+        read_back_wait=timedelta(seconds=settings.write_read_back_wait_seconds),
+    )
+
+
+def make_write_worker(store: SqlStore, settings: Settings, node: str) -> WriteWorker:
+    """A write worker on ``store``, configured from settings."""
+    return WriteWorker(
+        store,
+        SqlWriteJobs(store.engine),
+        node=node,
+        runner_config=runner_config(settings),
+        config=worker_config(settings),
     )
 
 

@@ -80,6 +80,11 @@ class RunStatus(StrEnum):
 #: Statuses of a run that stored its whole scope (a held sweep does not undo that).
 SYNCED_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.SUCCESS, RunStatus.NEEDS_ATTENTION})
 
+#: The trigger of a run that reads back the records a write job wrote: it
+#: stores them like a sync (events included) but is no sync of the model, so
+#: it never counts as one having run or finished.
+READ_BACK_TRIGGER = "write"
+
 
 class EventType(StrEnum):
     """Change outbox event types (the webhook triggers)."""

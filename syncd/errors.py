@@ -6,9 +6,11 @@ never by inspecting a third-party exception.
 
     SyncdError
     ├── ConfigError                 bad settings / YAML file (names file + field)
+    │   ├── InvalidFields           a request with bad fields, each named
     │   ├── SchemaError             bad transform or job schema
     │   ├── UnknownModel            a model the integration's vendor has no job for
     │   └── KeyNameTaken            an API key of that name exists already
+    ├── NotFound                    no such write job or cached record
     ├── IntegrationNotFound
     ├── CredentialError             missing/undecryptable credentials, bad key
     ├── ConnectorError              anything talking to a PMS
@@ -24,6 +26,7 @@ never by inspecting a third-party exception.
     │       ├── PermissionDenied    (403)
     │       ├── PMSNotFound         (404)
     │       ├── RequestRejected     (400, 415, 422)
+    │       │   └── WriteRejected   a write the PMS refused, in its own words
     │       └── EgressRefused       the host is not on SYNCD_EGRESS_ALLOWED_HOSTS
     ├── TransformError              one record could not be normalized
     └── StoreError
@@ -33,6 +36,8 @@ never by inspecting a third-party exception.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class SyncdError(Exception):
@@ -55,6 +60,16 @@ class ConfigError(SyncdError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class InvalidFields(ConfigError):
+    """A request with one or more bad fields; ``issues`` are (field, message, code)."""
+
+    def __init__(self, issues: Sequence[tuple[str, str, str]]) -> None:
+        self.issues = tuple(issues)
+        first = self.issues[0] if self.issues else ("body", "invalid", "invalid")
+        summary = "; ".join(f"{f}: {m}" for f, m, _ in self.issues[:5])
+        super().__init__(summary or "invalid request", field=first[0])
+
+
 class SchemaError(ConfigError):
     """A transform schema or job definition file is invalid."""
 
@@ -65,6 +80,10 @@ class UnknownModel(ConfigError):
 
 class KeyNameTaken(ConfigError):
     """Another API key already has the name asked for."""
+
+
+class NotFound(SyncdError):
+    """The thing asked for does not exist (a write job, a cached record)."""
 
 
 class IntegrationNotFound(SyncdError):
@@ -159,6 +178,20 @@ class PMSNotFound(PermanentError):
 
 class RequestRejected(PermanentError):
     """The PMS refused the request as invalid (400/415/422)."""
+
+
+class WriteRejected(RequestRejected):
+    """The PMS refused a write; ``messages`` are its own words, one per problem."""
+
+    def __init__(
+        self,
+        messages: Sequence[str],
+        *,
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.messages = tuple(messages) or ("the PMS refused the write",)
+        super().__init__("; ".join(self.messages), status=status, url=url)
 
 
 class EgressRefused(PermanentError):

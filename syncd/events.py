@@ -173,6 +173,51 @@ def sync_complete_events(
     return [_lifecycle_event(integration, t, payload, root_id) for t in types]
 
 
+def write_event(
+    integration_id: str,
+    vendor: str,
+    job_id: str,
+    model: str,
+    operation: str,
+    write_status: str,
+    errors: Sequence[str],
+    *,
+    x_id: str | None,
+    record_id: uuid.UUID | None,
+    created_record_id: uuid.UUID | None,
+) -> OutboxEvent:
+    """WRITE_OPERATION_SUCCESS (SUCCESS) or WRITE_OPERATION_FAILURE (PARTIAL_SUCCESS, FAILURE).
+
+    ``root_job_id`` is the write job's id, as ``write-status`` takes it.
+    """
+    success = write_status == "SUCCESS"
+    event_type = EventType.WRITE_OPERATION_SUCCESS if success else EventType.WRITE_OPERATION_FAILURE
+    payload: dict[str, Any] = {
+        "event": event_type.value,
+        "integration_id": integration_id,
+        "vendor": vendor,
+        "job_id": job_id,
+        "root_job_id": job_id,
+        "model": model,
+        "operation": operation,
+        "write_status": write_status,
+        "errors": list(errors),
+        "record_id": None if record_id is None else str(record_id),
+        "x_id": x_id,
+        "created_record_id": None if created_record_id is None else str(created_record_id),
+    }
+    return OutboxEvent(
+        integration_id=integration_id,
+        vendor=vendor,
+        event_type=event_type,
+        payload=payload,
+        run_id=job_id,
+        model=model,
+        record_id=record_id or created_record_id,
+        x_id=x_id,
+    )
+
+
 def _lifecycle_event(
     integration: Integration, event_type: EventType, payload: dict[str, Any], run_id: str
 ) -> OutboxEvent:

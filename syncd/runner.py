@@ -81,9 +81,8 @@ from syncd.jobs import ModelJob, VendorJobs, load_jobs
 from syncd.models import MODELS
 from syncd.nodes import default_node_id, process_gone
 from syncd.store.base import DEFAULT_STALE_AFTER, PageProgress, Store
-from syncd.transform import ModelTransform, TransformSet, load_transforms
-from syncd.transform.loader import vendor_dirname
-from syncd.transform.overrides import custom_data_overrides, with_custom_data
+from syncd.transform import ModelTransform, TransformSet
+from syncd.transform.overrides import integration_transforms
 
 log = structlog.get_logger(__name__)
 
@@ -205,6 +204,26 @@ def connector_options(
     )
 
 
+def make_connector(
+    integration: Integration,
+    jobs: VendorJobs,
+    config: RunnerConfig,
+    base_url: str | None = None,
+) -> Connector:
+    """The connector of ``integration`` (not yet opened), tuned as its syncs are."""
+    cls = get_connector_class(integration.vendor)
+    url = (
+        base_url
+        or integration.base_url
+        or cls.base_url_for(integration.environment.value, integration.credentials)
+    )
+    return cls(
+        base_url=url,
+        credentials=integration.credentials,
+        options=connector_options(jobs, integration, **config.connector_overrides),
+    )
+
+
 class Runner:
     """Runs syncs; the same code path serves ``syncd run``, the demo and the daemon."""
 
@@ -218,17 +237,7 @@ class Runner:
     def _connector(
         self, integration: Integration, jobs: VendorJobs, base_url: str | None = None
     ) -> Connector:
-        cls = get_connector_class(integration.vendor)
-        url = (
-            base_url
-            or integration.base_url
-            or cls.base_url_for(integration.environment.value, integration.credentials)
-        )
-        return cls(
-            base_url=url,
-            credentials=integration.credentials,
-            options=connector_options(jobs, integration, **self.config.connector_overrides),
-        )
+        return make_connector(integration, jobs, self.config, base_url)
 
     def plan(
         self,
@@ -385,13 +394,7 @@ class Runner:
         try:
             jobs = load_jobs(integration.vendor, self.config.jobs_dir)
             plan = self.plan(integration, models, jobs=jobs)
-            root = self.config.transforms_dir
-            transforms = load_transforms(
-                integration.vendor,
-                directory=root / vendor_dirname(integration.vendor) if root else None,
-                enum_overrides=integration.options.get("enum_maps"),
-            )
-            transforms = with_custom_data(transforms, custom_data_overrides(integration.options))
+            transforms = integration_transforms(integration, self.config.transforms_dir)
         except SyncdError as exc:
             # A broken jobs/ or transforms/ file: record the failure where
             # operators look (the job log, JOB_FAILURE, /readyz), not only a log line.

@@ -26,6 +26,7 @@ from syncd.app import (
     make_dispatcher,
     make_scheduler,
     make_webhook_store,
+    make_write_worker,
     open_store,
     runner_config,
     scheduler_config,
@@ -126,12 +127,14 @@ async def serve(
         )
         metrics.track_leases_held(lambda: scheduler.leases_held)
         background = BackgroundWork()
+        writer = make_write_worker(store, settings, scheduler.node_id)
         ctx = ApiContext(
             store=store,
             webhooks=make_webhook_store(store),
             settings=settings,
             guard=KeyGuard(SqlKeyStore(store.engine)),
             background=background,
+            writes_queued=writer.wake,
         )
         http = HttpServer(build_application(ctx, metrics=metrics, readiness=readiness))
         try:
@@ -144,6 +147,9 @@ async def serve(
                 # back what it had not.
                 dispatcher = make_dispatcher(store, settings, metrics=metrics)
                 tg.start_soon(dispatcher.run, name="webhook-dispatcher")
+                # Cancelled with the rest mid-write: the job's lease runs out
+                # and the next claim looks for the record before sending again.
+                tg.start_soon(writer.serve, name="write-worker")
                 tg.start_soon(_signals, tg, scheduler, readiness, notifier, live, name="signals")
                 log.info(
                     "serve.started",

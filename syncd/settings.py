@@ -152,6 +152,36 @@ class Settings(BaseSettings):
         description="how long after the first attempt a webhook delivery is retried before "
         "it is dead-lettered",
     )
+    write_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=100,
+        description="attempts at a write job before a transient PMS fault fails it (a refusal "
+        "by the PMS is never retried)",
+    )
+    write_backoff_base_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="wait after a write's first transient fault; it doubles per attempt, "
+        "with jitter, up to 300 s",
+    )
+    write_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a claimed write job is held before another worker may take it "
+        "over (its worker presumed dead)",
+    )
+    write_read_back_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="how long reading a written record back waits for a running sync of the "
+        "same model before leaving it to the next sync",
+    )
+    write_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often an idle write worker looks for due write jobs",
+    )
     event_retention_days: float = Field(
         default=30.0,
         gt=0,

@@ -41,9 +41,20 @@ def _areas() -> list[ModuleType]:
         records,
         syncs,
         webhooks,
+        writes,
     )
 
-    return [integrations, data_access, normalization, jobs, webhooks, records, events, syncs]
+    return [
+        integrations,
+        data_access,
+        normalization,
+        jobs,
+        webhooks,
+        records,
+        writes,
+        events,
+        syncs,
+    ]
 
 
 def _version() -> str:

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd.api.errors import invalid
+from syncd.connectors.registry import known_vendors
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 250
@@ -102,3 +103,14 @@ def meta(query: ListQuery, ordering: Ordering, total: int) -> Meta:
         has_more=query.offset + query.limit < total,
         total=total,
     )
+
+
+def record_id_pattern() -> str:
+    """What a record's ``{id}`` in ``/v1/{model}/{id}`` may be: anything but a vendor's path.
+
+    ``/v1/leads/resman/`` is the per-PMS write endpoint, never the record
+    ``resman``: kept apart so each path answers (and advertises) only its
+    own methods.
+    """
+    slugs = "|".join(sorted(v.lower() for v in known_vendors()))
+    return rf"(?!(?:{slugs})(?![^/]))[^/]+"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -42,6 +42,8 @@ class ApiContext:
     guard: Guard
     #: Work that outlives a request (None: the server runs none; such routes answer 503).
     background: BackgroundWork | None = None
+    #: Called when a write job was queued (wakes this process's write worker).
+    writes_queued: Callable[[], None] | None = None
 
 
 API_CONTEXT = web.AppKey("syncd_api_context", ApiContext)

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from syncd.errors import (
     ConfigError,
     IntegrationNotFound,
+    InvalidFields,
     KeyNotFound,
+    NotFound,
     RunConflict,
     SubscriptionNotFound,
     SyncdError,
@@ -119,6 +121,9 @@ def not_found(what: str) -> ApiError:
 
 def translate(exc: SyncdError) -> ApiError:
     """The answer for one of syncd's own errors raised by a service."""
+    if isinstance(exc, InvalidFields):
+        issues = tuple(Issue(location="body", field=f, message=m, code=c) for f, m, c in exc.issues)
+        return ApiError(400, "invalid_request", str(exc), issues)
     if isinstance(exc, ConfigError):
         name = exc.field or "body"
         return ApiError(
@@ -127,7 +132,7 @@ def translate(exc: SyncdError) -> ApiError:
             str(exc),
             (Issue(location="body", field=name, message=str(exc), code="invalid"),),
         )
-    if isinstance(exc, IntegrationNotFound | SubscriptionNotFound):
+    if isinstance(exc, IntegrationNotFound | SubscriptionNotFound | NotFound):
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, RunConflict):
         return ApiError(409, "conflict", str(exc))

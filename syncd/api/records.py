@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from syncd.api.common import ListQuery, Meta, Ordering, parse_order_by
+from syncd.api.common import ListQuery, Meta, Ordering, parse_order_by, record_id_pattern
 from syncd.api.errors import invalid, not_found
 from syncd.api.routing import Call, Handler, Raw, Route, Scope
 from syncd.models import LINK_COLUMNS, MODELS, ColumnType
@@ -317,6 +317,7 @@ def _routes() -> list[Route]:
                 response=one,
                 errors=(404,),
                 aliases=(base + "{id}/",),
+                patterns={"id": record_id_pattern()},
                 operation_id=f"get_{_snake(view.singular)}",
                 description="By syncd id; a record gone from the PMS comes with `deleted_at` set.",
             )

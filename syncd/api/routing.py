@@ -96,6 +96,9 @@ class Route:
     aliases: tuple[str, ...] = ()
     description: str = ""
     operation_id: str = ""
+    #: Path parameter → the regular expression it must match to route here
+    #: (the document shows the plain ``{name}``).
+    patterns: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def path_params(self) -> list[str]:
@@ -127,7 +130,10 @@ class Router:
         for route in self.routes:
             wrapped = _wrap(route)
             for path in (route.path, *route.aliases):
-                app.router.add_route(route.method, path, wrapped)
+                served = path
+                for name, pattern in route.patterns.items():
+                    served = served.replace("{" + name + "}", "{" + name + ":" + pattern + "}")
+                app.router.add_route(route.method, served, wrapped)
 
 
 def _list_fields(model: type[BaseModel]) -> set[str]:

@@ -33,6 +33,7 @@ from syncd.cli import (
     sim,
     sweeps,
     webhooks,
+    writes,
 )
 from syncd.cli.common import EXIT_FAILED, EXIT_USAGE, Command, UsageError, overrides
 from syncd.errors import (
@@ -40,6 +41,7 @@ from syncd.errors import (
     CredentialError,
     IntegrationNotFound,
     KeyNotFound,
+    NotFound,
     SubscriptionNotFound,
     SweepError,
     SyncdError,
@@ -61,6 +63,7 @@ _GROUPS = (
     demo,
     sim,
     webhooks,
+    writes,
     keys,
     pms,
     normalization,
@@ -81,6 +84,7 @@ COMMANDS: dict[str, Command] = {
     "webhooks": webhooks.cmd_webhooks,
     "events": webhooks.cmd_events,
     "keys": keys.cmd_keys,
+    "writes": writes.cmd_writes,
     "normalization": normalization.cmd_normalization,
 }
 
@@ -93,6 +97,7 @@ _USAGE_ERRORS = (
     SweepError,
     SubscriptionNotFound,
     KeyNotFound,
+    NotFound,
 )
 
 

@@ -89,5 +89,9 @@ def _show(out: Console, p: PmsProfile) -> None:
     for m in p.models:
         if m.create_fields:
             out.print(f"{m.model} create fields: {', '.join(m.create_fields)}")
+        if m.create_required:
+            out.print(f"{m.model} create requires: {', '.join(m.create_required)}")
         if m.update_fields:
             out.print(f"{m.model} update fields: {', '.join(m.update_fields)}")
+        for topic, note in m.write_limits:
+            out.print(f"{m.model} write limit ({topic}): {note}")

@@ -29,6 +29,7 @@ import abc
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -121,23 +122,36 @@ class RateLimitSpec:
 class WriteRequest:
     """One write to carry to the PMS: create or update a record of ``model``.
 
-    ``payload`` holds unified field names (already validated against
-    :meth:`Connector.writable_fields`); ``x_id`` is the PMS id of the record
-    an update changes.
+    ``payload`` holds unified field names, already validated against
+    :meth:`Connector.writable_fields` and holding only fields the caller
+    set; a reference (``property_id``, ``unit_id``, ``lead_source_id`` ...)
+    holds the referenced record's **PMS id**, translated from the syncd id
+    by the caller (a connector knows no cache). ``x_id`` is the PMS id of
+    the record an update changes; ``property_x_id`` the PMS id of the
+    property it belongs to, where known (per-property PMSs need it).
+    ``write_id`` identifies the write job, for a PMS that can carry an
+    idempotency key.
     """
 
     model: str
     operation: Capability
     payload: Mapping[str, Any]
     x_id: str | None = None
+    property_x_id: str | None = None
+    write_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What the PMS answered to a write: the id of the record created or changed."""
+    """What the PMS answered to a write: the id of the record created or changed.
+
+    ``warnings`` are the PMS's own messages about parts it did not take
+    while taking the rest (the write is then a PARTIAL_SUCCESS).
+    """
 
     x_id: str | None
     raw: Any = None
+    warnings: tuple[str, ...] = ()
 
 
 class Connector(abc.ABC):
@@ -230,6 +244,16 @@ class Connector(abc.ABC):
         return frozenset()
 
     @classmethod
+    def required_write_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """Unified fields the PMS requires for ``operation`` on ``model`` (of the writable ones)."""
+        return frozenset()
+
+    @classmethod
+    def write_limits(cls, model: str, operation: Capability) -> Mapping[str, str]:
+        """What the PMS's write of ``model`` cannot do, field → note (published in docs/pms.md)."""
+        return {}
+
+    @classmethod
     def date_fields(cls, model: str) -> frozenset[str]:
         """The dates the PMS can filter ``model`` by: ``updated``, ``created`` (none: empty)."""
         return frozenset()
@@ -295,7 +319,28 @@ class Connector(abc.ABC):
         raise PermanentError(f"{self.display_name or self.vendor} cannot fetch one {model} record")
 
     async def write(self, request: WriteRequest) -> WriteResult:
-        """Carry one create or update to the PMS; PermanentError where it is not supported."""
+        """Carry one create or update to the PMS; PermanentError where it is not supported.
+
+        A refusal by the PMS (a 4xx: a missing lead source, an unknown unit)
+        raises :class:`~syncd.errors.PermanentError` (or a subclass) with the
+        PMS's own message; transient faults raise as anywhere else and are
+        retried by the write worker, after :meth:`find_written`.
+        """
         raise PermanentError(
             f"{self.display_name or self.vendor} cannot {request.operation.value} {request.model}"
+        )
+
+    async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
+        """The PMS id of a record ``request`` (a create) already made, if the PMS holds one.
+
+        Asked before a create is sent again after an attempt whose answer
+        was lost: a record of ``request.model`` created or changed since
+        ``since`` that matches the request's natural key (names, email,
+        property). None: no such record, so sending again cannot duplicate.
+        Raises PermanentError when the PMS gives no way to look (the write
+        is then not re-sent but failed, for a person to check).
+        """
+        raise PermanentError(
+            f"{self.display_name or self.vendor} cannot look for a {request.model} record "
+            "a lost write may have created"
         )

@@ -588,18 +588,9 @@ def keyed_error_message(
     text = body.get(message)
     if isinstance(text, str) and text:
         parts.append(text)
-    items = body.get(errors)
-    if isinstance(items, list):
-        details = []
-        for item in items:
-            if isinstance(item, Mapping):
-                name, said = item.get(key), item.get(value)
-                if name and said:
-                    details.append(f"{name}: {said}")
-                elif name or said:
-                    details.append(str(said or name))
-        if details:
-            parts.append("; ".join(details))
+    details = _keyed_items(body, errors=errors, key=key, value=value)
+    if details:
+        parts.append("; ".join(details))
     if body.get(code):
         parts.append(f"[{body[code]}]")
     return " ".join(parts) or None
@@ -615,3 +606,32 @@ def _default_error_message(body: Any) -> str | None:
             if isinstance(value, str) and value:
                 return value[:_MAX_ERROR_TEXT]
     return None
+
+
+def keyed_error_messages(
+    body: Any, *, message: str, errors: str, key: str, value: str
+) -> list[str]:
+    """The same error body as one message per problem: each ``key: value``, else the message.
+
+    What a refused write reports (``WriteRejected.messages``).
+    """
+    if not isinstance(body, Mapping):
+        return [body] if isinstance(body, str) and body else []
+    out = _keyed_items(body, errors=errors, key=key, value=value)
+    text = body.get(message)
+    if not out and isinstance(text, str) and text:
+        out.append(text)
+    return out
+
+
+def _keyed_items(body: Mapping[str, Any], *, errors: str, key: str, value: str) -> list[str]:
+    out: list[str] = []
+    items = body.get(errors)
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping):
+            name, said = item.get(key), item.get(value)
+            if name and said:
+                out.append(f"{name}: {said}")
+            elif name or said:
+                out.append(str(said or name))
+    return out

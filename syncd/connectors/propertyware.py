@@ -40,12 +40,38 @@ Decisions on points the documents leave open:
   (``primary``) in no documented order; the transform ranks links by
   position, so the primary contact is moved to the front (the others keep
   their order).
+
+Writes (the document marks every write BETA, open to accounts in the beta
+program):
+
+- **Leads** are prospects: ``POST /prospects`` with a ``SaveProspect``
+  (``contacts[0]`` is the person, ``firstName`` and ``lastName`` required;
+  ``buildingID``, ``source``, ``moveInDate``, ``numberBedrooms``,
+  ``numberBathrooms``, ``rentMax`` in dollars, ``comments`` and the
+  ``property*`` fields of the prospect's current address), answered 201
+  with the ``Prospect``. The document has no prospect update (no
+  ``PUT /prospects/{id}``), and ``SaveProspect`` carries no unit, agent or
+  lease term: those are not writable.
+- **Residents** are ``TENANT`` contacts: ``PUT /contacts/{contactID}`` with a
+  ``SaveContact`` (``firstName`` and ``lastName`` required). Its body is
+  the whole contact [UNCONFIRMED whether fields left out are cleared], so
+  the contact is read first and sent back merged with the change. A
+  contact is made a tenant by a lease, and ``SaveContact`` has no type:
+  no resident creates.
+- Phones go to the field of their type (``mobilePhone``, ``homePhone``,
+  ``workPhone``, ``otherPhone``; ``fax`` on contacts only); a number
+  without a type is mobile for phone_1 and home for phone_2, the fields
+  the transform reads back. A refusal (a 4xx other than 401, 403 and 429)
+  raises :class:`~syncd.errors.WriteRejected` with each of the
+  ``errors`` (or the ``userMessage``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -58,8 +84,17 @@ from syncd.connectors.base import (
     ConnectorOptions,
     PageStream,
     RateLimitSpec,
+    WriteRequest,
+    WriteResult,
 )
-from syncd.connectors.http import JsonHttpClient, QueryValue, keyed_error_message, parse_count
+from syncd.connectors.http import (
+    JsonHttpClient,
+    JsonResponse,
+    QueryValue,
+    keyed_error_message,
+    keyed_error_messages,
+    parse_count,
+)
 from syncd.connectors.paging import (
     ListingAudit,
     OffsetPager,
@@ -69,7 +104,13 @@ from syncd.connectors.paging import (
 )
 from syncd.connectors.ratelimit import bucket_key, shared_bucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
-from syncd.errors import PermanentError, PMSNotFound
+from syncd.errors import (
+    PermanentError,
+    PMSBadResponse,
+    PMSNotFound,
+    RequestRejected,
+    WriteRejected,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -101,9 +142,14 @@ _UPDATED = frozenset({"updated"})
 
 _CAPABILITIES: Mapping[str, frozenset[Capability]] = {
     **dict.fromkeys(_ENDPOINTS, frozenset({Capability.READ})),
-    # POST /prospects (SaveProspect); the write itself is not carried yet.
+    # POST /prospects (SaveProspect); no prospect update is documented.
     "leads": frozenset({Capability.READ, Capability.CREATE}),
+    # PUT /contacts/{contactID} (SaveContact); a tenant is made by a lease.
+    "residents": frozenset({Capability.READ, Capability.UPDATE}),
 }
+
+_PHONE_KEYS = frozenset({"phone_1", "phone_1_type", "phone_2", "phone_2_type"})
+_ADDRESS_KEYS = frozenset({"address_1", "address_2", "city", "state", "zip"})
 
 #: Unified lead fields a SaveProspect body can carry (its contact, wishes, source).
 _PROSPECT_FIELDS: frozenset[str] = frozenset(
@@ -112,24 +158,114 @@ _PROSPECT_FIELDS: frozenset[str] = frozenset(
         "first_name",  # contacts[0].firstName (required)
         "last_name",  # contacts[0].lastName (required)
         "email_1",  # contacts[0].email
-        "phone_1",  # contacts[0].mobilePhone
-        "phone_2",  # contacts[0].homePhone
-        "address_1",  # contacts[0].address / propertyAddress
-        "address_2",
-        "city",
-        "state",
-        "zip",
-        "country",
-        "lead_source",  # source
-        "status",  # status
+        *_PHONE_KEYS,  # contacts[0].<kind>Phone
+        "address_1",  # propertyAddress (the prospect's current address)
+        "address_2",  # propertyAddress2
+        "city",  # propertyCity
+        "state",  # propertyState
+        "zip",  # propertyZip
+        "lead_source",  # source (free text: Propertyware has no lead-source records)
         "target_move_in_date",  # moveInDate
         "desired_num_bedrooms",  # numberBedrooms
         "desired_num_bathrooms",  # numberBathrooms
-        "desired_min_rent_in_cents",  # rentMin
-        "desired_max_rent_in_cents",  # rentMax
+        "desired_max_rent_in_cents",  # rentMax (dollars)
         "notes",  # comments
     }
 )
+#: Unified resident fields a SaveContact body carries.
+_CONTACT_FIELDS: frozenset[str] = frozenset(
+    {
+        "first_name",  # firstName
+        "last_name",  # lastName
+        "email_1",  # email
+        *_PHONE_KEYS,
+        *_ADDRESS_KEYS,  # address{address, addressCont, city, stateRegion, postalCode}
+        "notes",  # comments
+        "date_of_birth",  # birthDate
+    }
+)
+_WRITABLE: Mapping[tuple[str, Capability], frozenset[str]] = {
+    ("leads", Capability.CREATE): _PROSPECT_FIELDS,
+    ("residents", Capability.UPDATE): _CONTACT_FIELDS,
+}
+_REQUIRED: Mapping[tuple[str, Capability], frozenset[str]] = {
+    ("leads", Capability.CREATE): frozenset({"first_name", "last_name"}),
+}
+_PHONE_NOTE = (
+    "a number goes to the field of its type (mobilePhone, homePhone, workPhone, "
+    "otherPhone), not to a position: syncd reads the mobile phone back as phone_1 and "
+    "the home phone as phone_2 whatever order they were written in, and a WORK or "
+    "OTHER number only in custom_data"
+)
+_LIMITS: Mapping[tuple[str, Capability], Mapping[str, str]] = {
+    ("leads", Capability.CREATE): {
+        "idempotency": (
+            "Propertyware takes no idempotency key: a create whose answer was lost is "
+            "looked up among the prospects modified since it was sent "
+            "(lastModifiedDateTimeStart), by first and last name, email (else phone) "
+            "and building"
+        ),
+        "phones": _PHONE_NOTE + "; a prospect contact has no fax",
+        "unit_id": "not writable: SaveProspect has no unit",
+        "lead_source": "free text (source); Propertyware has no lead-source records",
+        "beta": "Propertyware opens writes only to accounts in its beta program",
+    },
+    ("leads", Capability.UPDATE): {
+        "update": "not supported: Propertyware documents no prospect update",
+    },
+    ("residents", Capability.CREATE): {
+        "create": "not supported: a contact becomes a tenant through a lease",
+    },
+    ("residents", Capability.UPDATE): {
+        "replacement": (
+            "PUT sends the whole contact: syncd reads it first and sends it back with "
+            "the change (a change made in between by someone else is overwritten)"
+        ),
+        "phones": _PHONE_NOTE,
+        "beta": "Propertyware opens writes only to accounts in its beta program",
+    },
+}
+
+#: Unified phone type -> the contact field holding it.
+_PHONE_FIELDS: Mapping[str, str] = {
+    "MOBILE": "mobilePhone",
+    "HOME": "homePhone",
+    "WORK": "workPhone",
+    "OTHER": "otherPhone",
+    "FAX": "fax",
+}
+#: The kind a phone number without a type is given: phone_1 mobile, phone_2 home.
+_DEFAULT_PHONE_TYPES = ("MOBILE", "HOME")
+#: SaveContact's fields, all of which a Contact answer also carries.
+_SAVE_CONTACT_KEYS = (
+    "allowESignature",
+    "altEmail",
+    "birthDate",
+    "category",
+    "comments",
+    "company",
+    "email",
+    "fax",
+    "firstName",
+    "gender",
+    "homePhone",
+    "jobTitle",
+    "lastName",
+    "middleName",
+    "mobilePhone",
+    "nameOnCheck",
+    "namedOnLease",
+    "otherPhone",
+    "salutation",
+    "suffix",
+    "workPhone",
+)
+_ADDRESS_PARTS = ("address", "addressCont", "city", "stateRegion", "postalCode", "country")
+_US = "United States"
+
+# The parsed error bodies of the write in hand (the shared HTTP layer keeps
+# only their text; a refusal's messages are reported one by one).
+_ERROR_BODIES: ContextVar[list[Any] | None] = ContextVar("propertyware_error_bodies", default=None)
 
 _PRODUCTION_URL = "https://api.propertyware.com" + API_PATH
 _ENVIRONMENTS = ("production", "sandbox")
@@ -139,6 +275,20 @@ def propertyware_error_message(body: Any) -> str | None:
     """The text of a Propertyware error body: ``userMessage``, each ``key: message``, the code."""
     return keyed_error_message(
         body, message="userMessage", errors="errors", key="key", value="message", code="errorCode"
+    )
+
+
+def _capture_error(body: Any) -> str | None:
+    sink = _ERROR_BODIES.get()
+    if sink is not None:
+        sink.append(body)
+    return propertyware_error_message(body)
+
+
+def propertyware_error_messages(body: Any) -> list[str]:
+    """A Propertyware error body as one message per problem: each ``key: message``, else text."""
+    return keyed_error_messages(
+        body, message="userMessage", errors="errors", key="key", value="message"
     )
 
 
@@ -215,7 +365,7 @@ class PropertywareConnector(Connector):
                     "x-propertyware-system-id": credentials["system_id"],
                 }
             ),
-            error_message=propertyware_error_message,
+            error_message=_capture_error,
             bucket=bucket,
         )
 
@@ -229,15 +379,23 @@ class PropertywareConnector(Connector):
 
     @classmethod
     def capabilities(cls) -> Mapping[str, frozenset[Capability]]:
-        """All five models are readable; leads (prospects) can also be created."""
+        """All five models are readable; leads can be created, residents updated."""
         return _CAPABILITIES
 
     @classmethod
     def writable_fields(cls, model: str, operation: Capability) -> frozenset[str]:
-        """The unified lead fields a SaveProspect body carries (creates only)."""
-        if model == "leads" and operation is Capability.CREATE:
-            return _PROSPECT_FIELDS
-        return frozenset()
+        """Lead creates: what a SaveProspect carries; resident updates: a SaveContact's."""
+        return _WRITABLE.get((model, operation), frozenset())
+
+    @classmethod
+    def required_write_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """A prospect's contact needs a first and a last name; updates need nothing."""
+        return _REQUIRED.get((model, operation), frozenset())
+
+    @classmethod
+    def write_limits(cls, model: str, operation: Capability) -> Mapping[str, str]:
+        """What Propertyware's prospect and contact writes cannot do."""
+        return _LIMITS.get((model, operation), {})
 
     @classmethod
     def date_fields(cls, model: str) -> frozenset[str]:
@@ -363,6 +521,223 @@ class PropertywareConnector(Connector):
         if model == "residents" and body.get("type") != "TENANT":
             return None
         return primary_contact_first(body) if model == "leases" else body
+
+    # -- writes ------------------------------------------------------------------
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        """Create a prospect, or update a tenant contact (see the module docstring)."""
+        key = (request.model, request.operation)
+        if key not in _WRITABLE:
+            return await super().write(request)
+        if not self._client.is_open:
+            raise RuntimeError("PropertywareConnector is not open; use 'async with connector'")
+        if request.model == "residents":
+            return await self._update_contact(_record_id(request), request.payload)
+        response = await self._send("POST", "/prospects", save_prospect(request.payload))
+        prospect = _record(response)
+        x_id = prospect.get("id")
+        if isinstance(x_id, bool) or not isinstance(x_id, int):
+            raise PMSBadResponse(
+                "POST /prospects: Propertyware answered without the prospect's id",
+                status=response.status,
+            )
+        return WriteResult(x_id=str(x_id), raw=prospect)
+
+    async def _update_contact(self, record_id: str, payload: Mapping[str, Any]) -> WriteResult:
+        path = f"/contacts/{record_id}"
+        current = _record(await self._send("GET", path))
+        if current.get("type") != "TENANT":
+            raise WriteRejected(
+                [f"contact {record_id} is a {current.get('type') or 'contact'}, not a tenant"]
+            )
+        body = save_contact(current)
+        for field, name in (
+            ("first_name", "firstName"),
+            ("last_name", "lastName"),
+            ("email_1", "email"),
+            ("notes", "comments"),
+            ("date_of_birth", "birthDate"),
+        ):
+            if field in payload:
+                body[name] = payload[field]
+        body.update(_phone_fields(payload, fax=True))
+        if _ADDRESS_KEYS & set(payload):
+            address = dict(body.get("address") or {})
+            address.setdefault("country", _US)
+            for field, name in (
+                ("address_1", "address"),
+                ("address_2", "addressCont"),
+                ("city", "city"),
+                ("state", "stateRegion"),
+                ("zip", "postalCode"),
+            ):
+                if field in payload:
+                    address[name] = payload[field]
+            body["address"] = _without_nulls(address)
+        contact = _record(await self._send("PUT", path, _without_nulls(body)))
+        return WriteResult(x_id=record_id, raw=contact)
+
+    async def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> JsonResponse:
+        """One request of a write; a refusal (400, 404, 409, 415, 422) raises WriteRejected."""
+        sink: list[Any] = []
+        token = _ERROR_BODIES.set(sink)
+        try:
+            return await self._client.request(method, path, json=body)
+        except (RequestRejected, PMSNotFound) as exc:
+            messages = propertyware_error_messages(sink[-1]) if sink else []
+            raise WriteRejected(messages or [str(exc)], status=exc.status, url=exc.url) from exc
+        finally:
+            _ERROR_BODIES.reset(token)
+
+    async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
+        """The prospect a lost create made: modified since ``since``, matching its natural key.
+
+        Lists ``/prospects`` with ``lastModifiedDateTimeStart`` (a new
+        prospect's last modification is its creation; the caller's
+        ``since`` already allows for clock drift), newest first, and
+        matches the first contact's first and last name, then email if
+        given (else a phone number) and the building if given,
+        case-insensitively and trimmed. An update returns None: a PUT is
+        safe to resend.
+        """
+        if request.operation is not Capability.CREATE:
+            if (request.model, request.operation) in _WRITABLE:
+                return None
+            return await super().find_written(request, since)
+        if request.model != "leads":
+            return await super().find_written(request, since)
+        params: dict[str, QueryValue] = {
+            "orderby": "id desc",
+            _SINCE_PARAM: format_timestamp(since),
+            "limit": _MAX_LIMIT,
+        }
+        offset = 0
+        while True:
+            records, total = await self.fetch_page("/prospects", params, offset)
+            for record in records:
+                if isinstance(record, dict) and _matches(record, request.payload):
+                    return str(record.get("id"))
+            offset += len(records)
+            if not records or (total is not None and offset >= total):
+                return None
+
+
+def save_prospect(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``SaveProspect`` body of a lead create ``payload`` (unified fields)."""
+    contact: dict[str, Any] = {
+        "firstName": payload.get("first_name"),
+        "lastName": payload.get("last_name"),
+        "email": payload.get("email_1"),
+        **_phone_fields(payload, fax=False),
+    }
+    body: dict[str, Any] = {"contacts": [_without_nulls(contact)]}
+    if payload.get("property_id") is not None:
+        body["buildingID"] = _integer("property_id", payload["property_id"])
+    for field, name in (
+        ("lead_source", "source"),
+        ("target_move_in_date", "moveInDate"),
+        ("notes", "comments"),
+        ("address_1", "propertyAddress"),
+        ("address_2", "propertyAddress2"),
+        ("city", "propertyCity"),
+        ("state", "propertyState"),
+        ("zip", "propertyZip"),
+    ):
+        body[name] = payload.get(field)
+    if payload.get("desired_num_bedrooms") is not None:
+        body["numberBedrooms"] = _integer("desired_num_bedrooms", payload["desired_num_bedrooms"])
+    if payload.get("desired_num_bathrooms") is not None:
+        body["numberBathrooms"] = float(payload["desired_num_bathrooms"])
+    if payload.get("desired_max_rent_in_cents") is not None:
+        # Propertyware's money is dollars (a JSON number).
+        body["rentMax"] = int(payload["desired_max_rent_in_cents"]) / 100
+    return _without_nulls(body)
+
+
+def save_contact(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``SaveContact`` that leaves ``contact`` (a ``Contact`` answer) as it is."""
+    body: dict[str, Any] = {key: contact.get(key) for key in _SAVE_CONTACT_KEYS}
+    address = contact.get("address")
+    if isinstance(address, Mapping) and any(address.get(k) for k in _ADDRESS_PARTS):
+        body["address"] = _without_nulls({k: address.get(k) for k in _ADDRESS_PARTS})
+    return body
+
+
+def _phone_fields(payload: Mapping[str, Any], *, fax: bool) -> dict[str, Any]:
+    """The phone fields the payload's phone_1 and phone_2 set (None: cleared)."""
+    out: dict[str, Any] = {}
+    for position, (number_key, type_key) in enumerate(
+        (("phone_1", "phone_1_type"), ("phone_2", "phone_2_type"))
+    ):
+        if number_key not in payload:
+            continue
+        kind = str(payload.get(type_key) or _DEFAULT_PHONE_TYPES[position]).upper()
+        field = _PHONE_FIELDS.get(kind)
+        if field is None or (field == "fax" and not fax):
+            allowed = "HOME, MOBILE, WORK, OTHER" + (" or FAX" if fax else "")
+            raise WriteRejected([f"{type_key}: Propertyware takes {allowed} numbers, not {kind}"])
+        if field in out:
+            raise WriteRejected([f"{type_key}: Propertyware holds one {kind} number"])
+        number = payload[number_key]
+        out[field] = str(number).strip() if number is not None and str(number).strip() else None
+    return out
+
+
+def _integer(field: str, value: Any) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or not number.is_integer():
+        raise WriteRejected([f"{field} {value!r}: Propertyware takes a whole number"])
+    return int(number)
+
+
+def _record_id(request: WriteRequest) -> str:
+    x_id = (request.x_id or "").strip()
+    if not x_id.isdigit():
+        raise WriteRejected([f"{request.model} id {request.x_id!r}: Propertyware ids are integers"])
+    return x_id
+
+
+def _record(response: JsonResponse) -> dict[str, Any]:
+    body = response.body
+    return body if isinstance(body, dict) else {}
+
+
+def _without_nulls(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _folded(value: Any) -> str:
+    return " ".join(str(value).split()).casefold() if value is not None else ""
+
+
+def _digits(value: Any) -> str:
+    return "".join(c for c in str(value or "") if c.isdigit())
+
+
+def _matches(prospect: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
+    """Whether ``prospect`` carries the natural key of the create ``payload``."""
+    contacts = prospect.get("contacts")
+    person = contacts[0] if isinstance(contacts, list) and contacts else None
+    if not isinstance(person, Mapping):
+        return False
+    for field, name in (("first_name", "firstName"), ("last_name", "lastName")):
+        if _folded(payload.get(field)) != _folded(person.get(name)):
+            return False
+    if payload.get("email_1"):
+        if _folded(payload["email_1"]) != _folded(person.get("email")):
+            return False
+    else:
+        wanted = {_digits(payload.get(k)) for k in ("phone_1", "phone_2")} - {""}
+        held = {_digits(person.get(f)) for f in _PHONE_FIELDS.values()} - {""}
+        if wanted and not wanted & held:
+            return False
+    building = payload.get("property_id")
+    return building is None or str(building).strip() == str(prospect.get("buildingID"))
 
 
 #: Propertyware ids are integers; anything else is an unreadable id.

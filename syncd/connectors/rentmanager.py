@@ -38,13 +38,34 @@ Decisions where the sources are silent (UNCONFIRMED):
 - ``embeds`` per model (addresses, phone numbers, the primary contact for
   e-mail; a lease's tenant with its contacts) so the transforms find every
   field they map.
+
+Writes: ``POST /Prospects`` (leads) and ``POST /Tenants`` (residents) take a
+JSON array of records and answer the array as saved, each with its id; the
+same POST carrying ``ProspectID`` / ``TenantID`` updates that record. Notes
+are history records of their own in Rent Manager, so ``notes`` is written
+to neither. UNCONFIRMED where public clients are silent:
+
+- E-mail is saved on the record's primary contact (``Contacts[]`` with
+  ``IsPrimary``), where the API shows it; phones as ``PhoneNumbers[]`` with a
+  ``PhoneNumberTypeID`` (the company's own types: the ids of Home, Cell,
+  Work, Fax and Other are the vendor option ``phone_type_ids``, default
+  ``HOME=1,WORK=2,MOBILE=3,FAX=5,OTHER=6``); the address as
+  ``Addresses[]`` (``Street``, ``City``, ``State``, ``PostalCode``), one
+  street line only.
+- An update sends the record merged: the current one (with its embeds) is
+  read first, the change applied to it, sub-records keeping their ids, so
+  a save that replaced the record whole would lose nothing either.
+- A lost answer to a create is resolved by listing the records created
+  since the attempt (``CreateDate,ge``, in the record's property) and
+  matching first name, last name and e-mail (else phone).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -53,7 +74,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 
 from syncd.connectors.auth import TokenAuth, parse_login_token
-from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
+from syncd.connectors.base import (
+    Connector,
+    ConnectorOptions,
+    PageStream,
+    RateLimitSpec,
+    WriteRequest,
+    WriteResult,
+)
 from syncd.connectors.http import JsonHttpClient, QueryValue, parse_count
 from syncd.connectors.paging import (
     Fetched,
@@ -67,7 +95,15 @@ from syncd.connectors.paging import (
 )
 from syncd.connectors.ratelimit import bucket_key, shared_bucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
-from syncd.errors import ConfigError, CredentialError, PermanentError, PMSNotFound
+from syncd.errors import (
+    ConfigError,
+    CredentialError,
+    PermanentError,
+    PMSBadResponse,
+    PMSNotFound,
+    RequestRejected,
+    WriteRejected,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -113,26 +149,76 @@ _DATE_FILTERS: Mapping[str, str] = {"updated": "UpdateDate", "created": "CreateD
 _DATES = frozenset(_DATE_FILTERS)
 
 _READ = frozenset({Capability.READ})
+_WRITABLE = frozenset({Capability.READ, Capability.CREATE, Capability.UPDATE})
 _CAPABILITIES: Mapping[str, frozenset[Capability]] = {
     **dict.fromkeys(_RESOURCES, _READ),
-    # POST /Prospects creates a prospect, or updates the one its ProspectID names.
-    "leads": frozenset({Capability.READ, Capability.CREATE, Capability.UPDATE}),
+    # POST /Prospects and POST /Tenants create a record, or update the one
+    # their ProspectID / TenantID names.
+    "leads": _WRITABLE,
+    "residents": _WRITABLE,
 }
-_PROSPECT_FIELDS = frozenset(
+#: What a prospect and a tenant both take: the person, their phones and address.
+_PERSON_FIELDS = frozenset(
     {
-        "property_id",
         "first_name",
         "last_name",
         "email_1",
         "phone_1",
         "phone_1_type",
+        "phone_2",
+        "phone_2_type",
         "address_1",
         "city",
         "state",
         "zip",
-        "x_lead_source_id",
     }
 )
+_WRITE_FIELDS: Mapping[tuple[str, Capability], frozenset[str]] = {
+    ("leads", Capability.CREATE): _PERSON_FIELDS | {"property_id", "lead_source_id"},
+    ("leads", Capability.UPDATE): _PERSON_FIELDS | {"lead_source_id"},
+    ("residents", Capability.CREATE): _PERSON_FIELDS | {"property_id", "date_of_birth"},
+    ("residents", Capability.UPDATE): _PERSON_FIELDS | {"date_of_birth"},
+}
+#: A prospect and a tenant belong to a property and need a last name (a
+#: first name may be empty, as for a company).
+_REQUIRED = frozenset({"property_id", "last_name"})
+_WRITE_LIMITS_COMMON: Mapping[str, str] = {
+    "notes": "not written: Rent Manager keeps notes as history records of their own",
+    "address_2": "not written: a Rent Manager address has one street line",
+    "phone_1_type": (
+        "sent as the company's phone number type id (connector option phone_type_ids); "
+        "HOME when not given, phone_2_type MOBILE"
+    ),
+}
+_CREATE_LIMITS: Mapping[str, str] = {
+    **_WRITE_LIMITS_COMMON,
+    "idempotency": (
+        "no idempotency key: a lost answer is resolved by listing the records created since "
+        "the attempt in the property and matching first name, last name and e-mail (else phone)"
+    ),
+}
+_UPDATE_LIMITS: Mapping[str, str] = {
+    **_WRITE_LIMITS_COMMON,
+    "property_id": "not changed by an update (a record stays in its property)",
+}
+#: The resource written for each model, and its id field.
+_SAVES: Mapping[str, tuple[str, str]] = {
+    "leads": ("/Prospects", "ProspectID"),
+    "residents": ("/Tenants", "TenantID"),
+}
+#: Phone number type ids of a stock Rent Manager company (UNCONFIRMED; see the docstring).
+DEFAULT_PHONE_TYPE_IDS: Mapping[str, int] = {
+    "HOME": 1,
+    "WORK": 2,
+    "MOBILE": 3,
+    "FAX": 5,
+    "OTHER": 6,
+}
+
+# The messages of the refusal being answered to a write in this task (see
+# _capture_error_message): the HTTP layer hands its error hook the parsed
+# body, and the write needs the PMS's messages one by one.
+_REFUSAL: ContextVar[list[str] | None] = ContextVar("rentmanager_refusal", default=None)
 
 
 def rentmanager_error_message(body: Any) -> str | None:
@@ -165,6 +251,35 @@ def rentmanager_error_message(body: Any) -> str | None:
     if code not in (None, ""):
         parts.append(f"[{code}]")
     return " ".join(parts) or None
+
+
+def rentmanager_error_messages(body: Any) -> list[str]:
+    """A Rent Manager error body's messages, one per problem (``ModelState`` entries first)."""
+    if isinstance(body, str):
+        return [body.strip()] if body.strip() else []
+    if not isinstance(body, Mapping):
+        return []
+    out: list[str] = []
+    state = body.get("ModelState")
+    if isinstance(state, Mapping):
+        for field, messages in state.items():
+            texts = messages if isinstance(messages, list) else [messages]
+            out.extend(f"{field}: {text}" for text in texts if text)
+    if not out:
+        for key in ("Message", "UserMessage"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                out.append(value.strip())
+                break
+    return out
+
+
+def _capture_error_message(body: Any) -> str | None:
+    """:func:`rentmanager_error_message`, keeping the messages for a write that awaits them."""
+    refusal = _REFUSAL.get()
+    if refusal is not None:
+        refusal[:] = rentmanager_error_messages(body)
+    return rentmanager_error_message(body)
 
 
 def format_timestamp(moment: datetime, zone: tzinfo = UTC, *, round_up: bool = False) -> str:
@@ -206,6 +321,10 @@ class RentManagerConnector(Connector):
             "IANA time zone the company's Rent Manager database writes dates in "
             "(default UTC); date filter bounds are sent in it"
         ),
+        "phone_type_ids": (
+            "the company's phone number type ids written for each phone type, "
+            "e.g. HOME=1,WORK=2,MOBILE=3,FAX=5,OTHER=6 (the default)"
+        ),
     }
 
     def __init__(
@@ -221,13 +340,14 @@ class RentManagerConnector(Connector):
         except ConfigError as exc:
             raise CredentialError(str(exc)) from None
         self._zone = _time_zone(self.options.extra.get("time_zone"))
+        self._phone_type_ids = _phone_type_ids(self.options.extra.get("phone_type_ids"))
         self._auth = TokenAuth(self._login, header=TOKEN_HEADER)
         self._client = JsonHttpClient(
             self.base_url,
             options=self.options,
             stats=self.stats,
             auth=self._auth,
-            error_message=rentmanager_error_message,
+            error_message=_capture_error_message,
             # Rent Manager counts requests per credential: every integration of
             # this user at this company draws from one bucket in this process.
             # Spread evenly (a burst of one): a limit counted over a sliding
@@ -284,10 +404,22 @@ class RentManagerConnector(Connector):
 
     @classmethod
     def writable_fields(cls, model: str, operation: Capability) -> frozenset[str]:
-        """What a Prospect accepts (no notes: Rent Manager keeps them as history items)."""
-        if model == "leads" and operation in (Capability.CREATE, Capability.UPDATE):
-            return _PROSPECT_FIELDS
+        """What a Prospect or Tenant accepts (no notes: Rent Manager keeps them as history)."""
+        return _WRITE_FIELDS.get((model, operation), frozenset())
+
+    @classmethod
+    def required_write_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """A new prospect or tenant needs its property and a last name."""
+        if operation is Capability.CREATE and (model, operation) in _WRITE_FIELDS:
+            return _REQUIRED
         return frozenset()
+
+    @classmethod
+    def write_limits(cls, model: str, operation: Capability) -> Mapping[str, str]:
+        """What a Prospect or Tenant save cannot carry."""
+        if (model, operation) not in _WRITE_FIELDS:
+            return {}
+        return _CREATE_LIMITS if operation is Capability.CREATE else _UPDATE_LIMITS
 
     @classmethod
     def date_fields(cls, model: str) -> frozenset[str]:
@@ -443,6 +575,132 @@ class RentManagerConnector(Connector):
             body = body[0] if len(body) == 1 else None
         return body if isinstance(body, dict) else None
 
+    # -- writes -------------------------------------------------------------
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        """``POST /Prospects`` or ``POST /Tenants`` with one record; an update merged first."""
+        save = _SAVES.get(request.model)
+        if save is None or request.operation not in (Capability.CREATE, Capability.UPDATE):
+            return await super().write(request)
+        path, id_field = save
+        current: RawRecord | None = None
+        if request.operation is Capability.UPDATE:
+            if not request.x_id or not request.x_id.strip().isdigit():
+                raise PermanentError(f"a Rent Manager {request.model} update needs an integer id")
+            current = await self.fetch_one(request.model, request.x_id.strip())
+            if current is None:
+                raise WriteRejected(
+                    [f"No {path[1:]} record has {id_field} {request.x_id}."],
+                    status=404,
+                    url=f"{self.base_url}{path}/{request.x_id}",
+                )
+        record = self.record_for(request, current)
+        refusal: list[str] = []
+        token = _REFUSAL.set(refusal)
+        try:
+            # Never repeated by the HTTP layer once sent: a lost answer is the
+            # write worker's to resolve, through find_written.
+            response = await self._client.request("POST", path, json=[record], idempotent=False)
+        except (RequestRejected, PMSNotFound) as exc:
+            raise WriteRejected(refusal or [str(exc)], status=exc.status, url=exc.url) from exc
+        finally:
+            _REFUSAL.reset(token)
+        saved = response.body
+        first = saved[0] if isinstance(saved, list) and saved else saved
+        x_id = first.get(id_field) if isinstance(first, Mapping) else None
+        if isinstance(x_id, bool) or not isinstance(x_id, int | str) or not str(x_id).strip():
+            raise PMSBadResponse(
+                f"POST {path}: the answer carries no {id_field}",
+                status=response.status,
+                url=self.base_url + path,
+            )
+        return WriteResult(x_id=str(x_id).strip(), raw=saved)
+
+    def record_for(self, request: WriteRequest, current: RawRecord | None) -> dict[str, Any]:
+        """The Prospect or Tenant object ``request`` saves (``current``: the record updated)."""
+        payload = request.payload
+        _, id_field = _SAVES[request.model]
+        record: dict[str, Any] = {}
+        if current is not None:
+            record[id_field] = current.get(id_field)
+            for key in _KEPT_FIELDS:
+                if key in current:
+                    record[key] = current[key]
+        elif payload.get("property_id") is not None:
+            record["PropertyID"] = _integer(payload["property_id"], "property_id")
+        for field, key in (("first_name", "FirstName"), ("last_name", "LastName")):
+            if field in payload:
+                record[key] = payload[field]
+        if payload.get("lead_source_id") is not None:
+            record["LeadSourceID"] = _integer(payload["lead_source_id"], "lead_source_id")
+        if any(k in payload for k in ("address_1", "city", "state", "zip")):
+            record["Addresses"] = _merged_addresses(payload, current)
+        if any(k in payload for k in ("phone_1", "phone_2", "phone_1_type", "phone_2_type")):
+            record["PhoneNumbers"] = self._merged_phones(payload, current)
+        if any(k in payload for k in ("email_1", "date_of_birth", "first_name", "last_name")):
+            record["Contacts"] = [_merged_contact(payload, current, record)]
+        return record
+
+    def _merged_phones(
+        self, payload: Mapping[str, Any], current: RawRecord | None
+    ) -> list[dict[str, Any]]:
+        phones = current.get("PhoneNumbers") if current is not None else None
+        out = (
+            [dict(p) for p in phones if isinstance(p, Mapping)] if isinstance(phones, list) else []
+        )
+        for slot, (number_key, type_key, default) in enumerate(
+            (("phone_1", "phone_1_type", "HOME"), ("phone_2", "phone_2_type", "MOBILE"))
+        ):
+            if number_key not in payload and type_key not in payload:
+                continue
+            while len(out) <= slot:
+                out.append({})
+            phone = out[slot]
+            # Only the fields Rent Manager saves: its type record is read-only.
+            kept = {
+                k: phone[k] for k in ("PhoneNumberID", "PhoneNumber", "Extension") if k in phone
+            }
+            if number_key in payload:
+                kept["PhoneNumber"] = payload[number_key]
+            kind = str(payload.get(type_key) or default).upper()
+            if type_key in payload or "PhoneNumberTypeID" not in phone:
+                kept["PhoneNumberTypeID"] = self._phone_type_ids.get(
+                    kind, self._phone_type_ids["OTHER"]
+                )
+            else:
+                kept["PhoneNumberTypeID"] = phone["PhoneNumberTypeID"]
+            kept["IsPrimary"] = slot == 0
+            out[slot] = kept
+        saved = ("PhoneNumberID", "PhoneNumberTypeID", "PhoneNumber", "Extension", "IsPrimary")
+        return [{k: p[k] for k in saved if k in p} for p in out if p.get("PhoneNumber")]
+
+    async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
+        """A record a lost create made: created since ``since``, same names and e-mail/phone."""
+        save = _SAVES.get(request.model)
+        if save is None or request.operation is not Capability.CREATE:
+            return await super().find_written(request, since)
+        path, id_field = save
+        payload = request.payload
+        filters = [f"CreateDate,ge,{format_timestamp(since, self._zone)}"]
+        property_id = payload.get("property_id") or request.property_x_id
+        if property_id is not None and str(property_id).strip().isdigit():
+            filters.append(f"PropertyID,eq,{int(str(property_id).strip())}")
+        params: dict[str, QueryValue] = {
+            "filters": ";".join(filters),
+            "embeds": "PhoneNumbers,PrimaryContact",
+            "orderby": id_field,
+            "PageSize": MAX_PAGE_SIZE,
+        }
+        number = 1
+        while True:
+            fetched = await self.fetch_page(path, {**params, "PageNumber": number})
+            for record in fetched.records:
+                if isinstance(record, Mapping) and _person_matches(record, payload):
+                    return str(record.get(id_field))
+            if not fetched.more or not fetched.records:
+                return None
+            number += 1
+
 
 def _check_environment(environment: str) -> None:
     if environment.lower() not in _ENVIRONMENTS:
@@ -480,3 +738,112 @@ def _scope_filters(model: str, scope: PropertyScope) -> list[str]:
     if not ids:
         return []
     return [f"PropertyID,ni,({','.join(str(i) for i in ids)})"]
+
+
+#: Top-level fields an update sends back as they are, so that a save that
+#: replaced the record whole would keep them.
+_KEPT_FIELDS = ("PropertyID", "FirstName", "LastName", "LeadSourceID", "Comment")
+
+
+def _integer(value: Any, field: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise WriteRejected([f"{field}: a Rent Manager id is an integer, not {value!r}"])
+    return int(text)
+
+
+def _merged_addresses(
+    payload: Mapping[str, Any], current: RawRecord | None
+) -> list[dict[str, Any]]:
+    addresses = current.get("Addresses") if current is not None else None
+    found = [a for a in addresses if isinstance(a, Mapping)] if isinstance(addresses, list) else []
+    primary = next((a for a in found if a.get("IsPrimary")), found[0] if found else {})
+    address = {
+        k: primary[k]
+        for k in ("AddressID", "AddressTypeID", "Street", "City", "State", "PostalCode")
+        if k in primary
+    }
+    for field, key in (
+        ("address_1", "Street"),
+        ("city", "City"),
+        ("state", "State"),
+        ("zip", "PostalCode"),
+    ):
+        if field in payload:
+            address[key] = payload[field]
+    address.setdefault("AddressTypeID", 1)
+    address["IsPrimary"] = True
+    return [address]
+
+
+def _merged_contact(
+    payload: Mapping[str, Any], current: RawRecord | None, record: Mapping[str, Any]
+) -> dict[str, Any]:
+    primary = current.get("PrimaryContact") if current is not None else None
+    contact: dict[str, Any] = {}
+    if isinstance(primary, Mapping):
+        contact = {
+            k: primary[k]
+            for k in ("ContactID", "FirstName", "LastName", "Email", "DateOfBirth")
+            if k in primary
+        }
+    contact["FirstName"] = record.get("FirstName", contact.get("FirstName"))
+    contact["LastName"] = record.get("LastName", contact.get("LastName"))
+    if "email_1" in payload:
+        contact["Email"] = payload["email_1"]
+    if "date_of_birth" in payload:
+        born = payload["date_of_birth"]
+        contact["DateOfBirth"] = f"{str(born)[:10]}T00:00:00" if born else None
+    contact["IsPrimary"] = True
+    return contact
+
+
+def _fold(value: Any) -> str:
+    return str(value).strip().casefold() if value is not None else ""
+
+
+def _digits(value: Any) -> str:
+    return "".join(c for c in str(value or "") if c.isdigit())
+
+
+def _person_matches(record: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
+    """Whether a listed prospect or tenant carries the request's natural key."""
+    if _fold(record.get("FirstName")) != _fold(payload.get("first_name")):
+        return False
+    if _fold(record.get("LastName")) != _fold(payload.get("last_name")):
+        return False
+    contact = record.get("PrimaryContact")
+    email = contact.get("Email") if isinstance(contact, Mapping) else None
+    if _fold(payload.get("email_1")):
+        return _fold(email) == _fold(payload.get("email_1"))
+    if _digits(payload.get("phone_1")):
+        phones = record.get("PhoneNumbers")
+        numbers: Sequence[Any] = phones if isinstance(phones, list) else []
+        return any(
+            isinstance(p, Mapping) and _digits(p.get("PhoneNumber")) == _digits(payload["phone_1"])
+            for p in numbers
+        )
+    return True
+
+
+def _phone_type_ids(value: Any) -> dict[str, int]:
+    """``HOME=1,WORK=2,…`` over the defaults; ConfigError for anything else."""
+    out = dict(DEFAULT_PHONE_TYPE_IDS)
+    if value is None or value == "":
+        return out
+    if isinstance(value, Mapping):
+        items: list[list[Any]] = [[k, v] for k, v in value.items()]
+    else:
+        items = [part.split("=", 1) for part in str(value).split(",") if part.strip()]
+    for item in items:
+        pair = list(item)
+        if len(pair) != 2 or str(pair[0]).strip().upper() not in DEFAULT_PHONE_TYPE_IDS:
+            raise ConfigError(
+                f"expected TYPE=ID pairs of {', '.join(DEFAULT_PHONE_TYPE_IDS)}, got {value!r}",
+                field="connector.phone_type_ids",
+            )
+        kind, number = str(pair[0]).strip().upper(), str(pair[1]).strip()
+        if not number.isdigit():
+            raise ConfigError(f"{kind}: {number!r} is not an id", field="connector.phone_type_ids")
+        out[kind] = int(number)
+    return out

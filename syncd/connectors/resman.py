@@ -48,6 +48,25 @@ Source of each model, and why:
   contacts and ``personId`` (the id prospects' leasing agents carry); the
   classic ``Leasing/GetEmployees`` gives only an id and a name per property.
 
+Writes (leads only; ResMan takes no resident writes from partners):
+``POST {classic}/MITS/PostLeadManagement4_0``, form-encoded with the
+credentials, ``AccountID``, ``PropertyID`` and ``Xml``: a MITS Lead
+Management 4.0 document (``LeadManagement/Prospects/Prospect`` with
+``Customers/Customer[@Type]`` (``Identification[@IDType=ProspectID|PersonID]``
+for an update, ``Name``, ``Address``, ``Phone[@PhoneType]``, ``Email``),
+``CustomerPreferences`` and ``Events/Event`` whose ``Agent/AgentID`` is the
+leasing agent's person id and ``TransactionSource`` the prospect source id;
+its ``Comments`` carry the notes). The answer (``Status`` as on every
+classic call) returns the prospect's ``Identification`` under
+``Response/LeadManagement``. ResMan merges what an update sends into the
+prospect, so an update sends only the changes, plus the names and the
+main person's id read back first (``Name`` is required on every customer,
+and without the ``PersonID`` ResMan would add a person). ``fetch_one``
+reads a prospect back from ``GET /Prospects?propertyId&prospectId``,
+exactly as the listing renders it. A create whose answer was lost is
+looked for in ``GET /Prospects?propertyId&modifiedSince`` by name and
+e-mail (else phone): MITS carries no idempotency key.
+
 Per-property listings never ask for a property in the scope's excluded
 set. Each is listed by :class:`~syncd.connectors.paging.WholeListPager`, a
 page per property, properties ordered by id; a page's cursor names the
@@ -70,6 +89,16 @@ Decisions on points ResMan does not document publicly (UNCONFIRMED):
 - The rate limit is assumed to be 2 requests per second per partner
   credential across both APIs (:data:`RATE_LIMIT`); ``Retry-After`` on a
   429 is honoured by the shared HTTP client.
+- Writes: the answer's JSON shape (``Accept: application/json``) mirrors
+  the MITS XML (``Response.LeadManagement.Prospects.Prospect[].Customers
+  .Customer[].Identification[]`` of ``{IDType, IDValue}``), so the prospect
+  id is looked for wherever an ``Identification`` of ``IDType`` ProspectID
+  sits (with or without ``@`` before attribute names). Phone types are
+  MITS's words (home, cell, office, fax, other); a desired unit goes as
+  ``DesiredUnit/Identification[@IDType=UnitID]``, a floor plan as the unit
+  type id in ``DesiredFloorplan``; money in dollars (``DesiredRent@Max``).
+  A later event's ``TransactionSource`` and ``Agent`` replace the
+  prospect's source and leasing agent, and its ``Comments`` its notes.
 - Sandbox: ResMan issues partners a development account on the production
   hosts rather than a separate sandbox host, so both environments use them.
 - The Partners API host follows from the base URL: beside the production
@@ -87,12 +116,20 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from xml.etree import ElementTree as ET
 
 import anyio
 import structlog
 
 from syncd.connectors.auth import BasicAuth
-from syncd.connectors.base import Connector, ConnectorOptions, PageStream, RateLimitSpec
+from syncd.connectors.base import (
+    Connector,
+    ConnectorOptions,
+    PageStream,
+    RateLimitSpec,
+    WriteRequest,
+    WriteResult,
+)
 from syncd.connectors.http import JsonHttpClient, JsonResponse, QueryValue
 from syncd.connectors.paging import KeyFn, WholeListPager, paged
 from syncd.connectors.ratelimit import bucket_key, shared_bucket
@@ -115,6 +152,7 @@ from syncd.errors import (
     PMSNotFound,
     RateLimited,
     RequestRejected,
+    WriteRejected,
 )
 
 log = structlog.get_logger(__name__)
@@ -207,6 +245,53 @@ _LEAD_WRITE_FIELDS = frozenset(
         "target_move_in_date",
     }
 )
+
+#: What ResMan itself requires of a new guest card (an agent and a source on its first event).
+_LEAD_CREATE_REQUIRED = frozenset(
+    {"lead_source_id", "employee_id", "property_id", "first_name", "last_name"}
+)
+
+#: The classic method that creates and updates prospects.
+LEAD_MANAGEMENT_PATH = "/MITS/PostLeadManagement4_0"
+
+#: Unified phone types as MITS words them.
+_MITS_PHONE_TYPES = {
+    "HOME": "home",
+    "MOBILE": "cell",
+    "WORK": "office",
+    "FAX": "fax",
+    "OTHER": "other",
+}
+
+_LEAD_LIMITS_COMMON: Mapping[str, str] = {
+    "idempotency": (
+        "no idempotency key: a lost answer is resolved by listing the property's prospects "
+        "modified since the attempt and matching first name, last name and e-mail (else phone)"
+    ),
+    "phone_1_type": "HOME when not given; phone_2_type: MOBILE when not given",
+    "read_back": (
+        "the Partners API prospect shows names, one e-mail, one phone, source, leasing agent "
+        "and status: address, phone_2, unit, floor plan, desired criteria and notes are "
+        "stored by ResMan but not read back"
+    ),
+}
+_LEAD_LIMITS: Mapping[Capability, Mapping[str, str]] = {
+    Capability.CREATE: {
+        **_LEAD_LIMITS_COMMON,
+        "notes": "sent as the comments of the guest card's first-contact event",
+    },
+    Capability.UPDATE: {
+        **_LEAD_LIMITS_COMMON,
+        "property_id": (
+            "names the property the prospect is in; a prospect cannot move to another "
+            "property (ResMan does not find it there)"
+        ),
+        "lead_source_id": (
+            "sent with employee_id and notes as a follow-up event (not a first contact), "
+            "which replaces the prospect's source, leasing agent and notes"
+        ),
+    },
+}
 
 # Words of a classic ErrorDescription, by the error they mean (checked in order).
 _ACCOUNT_WORDS = ("accountid", "account id")
@@ -371,6 +456,9 @@ class ResManConnector(Connector):
             self.options.rate_limit,
             burst=1,
         )
+        # Prospect GUID (lower case) -> its property's, learned from writes and
+        # look-ups: the Partners API reads a prospect only within its property.
+        self._lead_property: dict[str, str] = {}
         override = self.options.extra.get("partners_api_url")
         self.classic_url = classic_url_for(self.base_url)
         self.partners_url = partners_url_for(
@@ -414,6 +502,20 @@ class ResManConnector(Connector):
         if model == "leads" and operation in (Capability.CREATE, Capability.UPDATE):
             return _LEAD_WRITE_FIELDS
         return frozenset()
+
+    @classmethod
+    def required_write_fields(cls, model: str, operation: Capability) -> frozenset[str]:
+        """A new guest card needs its property, names, leasing agent and prospect source."""
+        if model == "leads" and operation is Capability.CREATE:
+            return _LEAD_CREATE_REQUIRED
+        return frozenset()
+
+    @classmethod
+    def write_limits(cls, model: str, operation: Capability) -> Mapping[str, str]:
+        """What MITS lead management cannot do, per operation."""
+        if model == "leads":
+            return _LEAD_LIMITS.get(operation, {})
+        return {}
 
     @classmethod
     def date_fields(cls, model: str) -> frozenset[str]:
@@ -640,8 +742,122 @@ class ResManConnector(Connector):
             )
         return [item for item in items if isinstance(item, dict)]
 
+    # -- one record and writes -------------------------------------------------
 
-def _raw_guid(record: RawRecord, field_name: str) -> str | None:
+    async def fetch_one(self, model: str, x_id: str) -> RawRecord | None:
+        """A prospect as ``GET /Prospects`` lists it (None: ResMan has none); leads only.
+
+        The Partners API reads prospects per property: the property learned
+        from a write is asked first, else each property in turn.
+        """
+        if model != "leads":
+            return await super().fetch_one(model, x_id)
+        wanted = x_id.strip().lower()
+        known = self._lead_property.get(wanted)
+        candidates = [known] if known is not None else await self.property_ids()
+        for property_id in candidates:
+            found = await self._prospect_in(property_id, wanted)
+            if found is not None:
+                return found
+        return None
+
+    async def _prospect_in(self, property_id: str, wanted: str) -> RawRecord | None:
+        params: dict[str, QueryValue] = {
+            "modifiedSince": format_timestamp(FULL_LISTING_SINCE),
+            "prospectId": wanted,
+        }
+        try:
+            records = await self.fetch_list(_RESOURCES["leads"], params, property_id=property_id)
+        except PMSNotFound:
+            return None
+        for record in records:
+            if (_raw_guid(record, "prospectId") or "").lower() == wanted:
+                self._lead_property[wanted] = property_id
+                return record
+        return None
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        """Create or update a guest card with ``MITS/PostLeadManagement4_0``."""
+        if request.model != "leads" or request.operation not in (
+            Capability.CREATE,
+            Capability.UPDATE,
+        ):
+            return await super().write(request)
+        payload = request.payload
+        current: RawRecord | None = None
+        if request.operation is Capability.UPDATE:
+            if not request.x_id:
+                raise PermanentError("a ResMan prospect update needs the prospect's id")
+            current = await self.fetch_one("leads", request.x_id)
+            if current is None:
+                raise WriteRejected(
+                    [f"ResMan lists no prospect {request.x_id}"],
+                    url=self.partners_url + "/Prospects",
+                )
+        property_id = _text(payload.get("property_id")) or request.property_x_id
+        if property_id is None and current is not None:
+            property_id = _raw_guid(current, "propertyId")
+        if property_id is None:
+            raise WriteRejected(["PropertyID is required."], url=self.classic_url)
+        document = lead_management_xml(payload, current=current, now=datetime.now(UTC))
+        form: dict[str, QueryValue] = {**self._form, "PropertyID": property_id, "Xml": document}
+        url = self.classic_url + LEAD_MANAGEMENT_PATH
+        try:
+            # Never repeated by the HTTP layer once sent: a lost answer is the
+            # write worker's to resolve, through find_written.
+            response = await self._classic.request(
+                "POST", LEAD_MANAGEMENT_PATH, form=form, idempotent=False
+            )
+        except (RequestRejected, PMSNotFound) as exc:
+            raise WriteRejected([str(exc)], status=exc.status, url=exc.url or url) from exc
+        body = response.body
+        if not isinstance(body, Mapping):
+            raise PMSBadResponse(
+                f"POST {LEAD_MANAGEMENT_PATH}: expected a JSON object, got {type(body).__name__}",
+                status=response.status,
+                url=url,
+            )
+        status = body.get("Status")
+        if not isinstance(status, str) or status.strip().lower() != "success":
+            description = body.get("ErrorDescription")
+            text = description.strip() if isinstance(description, str) else ""
+            error = classic_failure(text or None, where=f"POST {LEAD_MANAGEMENT_PATH}", url=url)
+            if isinstance(error, (AuthenticationError, PermissionDenied, RateLimited)):
+                raise error
+            raise WriteRejected([text or "ResMan answered Status Failed"], url=url)
+        x_id = prospect_id_of(body) or (request.x_id if current is not None else None)
+        if x_id is None:
+            raise PMSBadResponse(
+                f"POST {LEAD_MANAGEMENT_PATH}: the answer names no ProspectID",
+                status=response.status,
+                url=url,
+            )
+        self._lead_property[x_id.lower()] = property_id
+        return WriteResult(x_id=x_id, raw=body)
+
+    async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
+        """The prospect a lost create made: listed since ``since``, same names and e-mail/phone."""
+        if request.model != "leads" or request.operation is not Capability.CREATE:
+            return await super().find_written(request, since)
+        payload = request.payload
+        property_id = _text(payload.get("property_id")) or request.property_x_id
+        if property_id is None:
+            raise PermanentError("a ResMan prospect is looked for within its property")
+        params = {"modifiedSince": format_timestamp(since)}
+        try:
+            records = await self.fetch_list(_RESOURCES["leads"], params, property_id=property_id)
+        except PMSNotFound:
+            return None
+        for record in records:
+            if _prospect_matches(record, payload):
+                x_id = _raw_guid(record, "prospectId")
+                if x_id is not None:
+                    self._lead_property[x_id.lower()] = property_id
+                    return x_id
+        return None
+
+
+def _raw_guid(record: Mapping[str, Any], field_name: str) -> str | None:
     value = record.get(field_name)
     return value.strip() if isinstance(value, str) and value.strip() else None
 
@@ -667,3 +883,182 @@ def _property_start(cursor: str | None, parts: list[str], model: str) -> int:
         return bisect.bisect_right([p.lower() for p in parts], done)
     log.warning("resman.cursor.invalid", model=model, cursor=cursor)
     return 0
+
+
+def _text(value: Any) -> str | None:
+    """``value`` as trimmed text (None when absent or blank)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _fold(value: Any) -> str:
+    return (_text(value) or "").casefold()
+
+
+def _digits(value: Any) -> str:
+    return "".join(c for c in str(value or "") if c.isdigit())
+
+
+def _number_text(value: Any) -> str:
+    """A count as MITS writes it: ``2``, ``1.5``."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
+def _prospect_matches(record: RawRecord, payload: Mapping[str, Any]) -> bool:
+    """Whether a listed prospect's main person carries the request's natural key."""
+    people = record.get("people")
+    person = people[0] if isinstance(people, list) and people else None
+    if not isinstance(person, Mapping):
+        return False
+    if _fold(person.get("firstName")) != _fold(payload.get("first_name")):
+        return False
+    if _fold(person.get("lastName")) != _fold(payload.get("last_name")):
+        return False
+    if _text(payload.get("email_1")) is not None:
+        return _fold(person.get("email")) == _fold(payload.get("email_1"))
+    if _text(payload.get("phone_1")) is not None:
+        return _digits(person.get("phone")) == _digits(payload.get("phone_1"))
+    return True
+
+
+def _sub(parent: ET.Element, tag: str, text: Any = None, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attributes)
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+def _identification(parent: ET.Element, id_type: str, value: str) -> None:
+    _sub(parent, "Identification", IDType=id_type, IDValue=value, OrganizationName="ResMan")
+
+
+def lead_management_xml(
+    payload: Mapping[str, Any], *, current: RawRecord | None, now: datetime
+) -> str:
+    """The MITS Lead Management 4.0 document of one create (``current`` None) or update.
+
+    An update identifies the prospect and its main person (from ``current``,
+    the prospect as the Partners API lists it) and repeats the names, which
+    every customer must carry; everything else is sent only when set.
+    """
+    people = current.get("people") if current is not None else None
+    person = people[0] if isinstance(people, list) and people else {}
+    if not isinstance(person, Mapping):
+        person = {}
+    root = ET.Element("LeadManagement")
+    prospect = _sub(_sub(root, "Prospects"), "Prospect")
+    lost = current is not None and _fold(current.get("status")) == "lost"
+    customer = _sub(_sub(prospect, "Customers"), "Customer", Type="lost" if lost else "prospect")
+    if current is not None:
+        for id_type, key in (("ProspectID", "prospectId"), ("PersonID", "mainPersonId")):
+            value = _raw_guid(current, key)
+            if key == "mainPersonId" and value is None:
+                value = _raw_guid(person, "personId")
+            if value is not None:
+                _identification(customer, id_type, value)
+    name = _sub(customer, "Name")
+    _sub(name, "FirstName", _text(payload.get("first_name")) or _text(person.get("firstName")))
+    _sub(name, "LastName", _text(payload.get("last_name")) or _text(person.get("lastName")))
+    address_keys = ("address_1", "address_2", "city", "state", "zip")
+    if any(_text(payload.get(k)) is not None for k in address_keys):
+        address = _sub(customer, "Address", AddressType="current")
+        for key, tag in zip(
+            address_keys,
+            ("AddressLine1", "AddressLine2", "City", "State", "PostalCode"),
+            strict=True,
+        ):
+            if _text(payload.get(key)) is not None:
+                _sub(address, tag, _text(payload.get(key)))
+    phone_1 = _text(payload.get("phone_1"))
+    phone_2 = _text(payload.get("phone_2"))
+    if phone_1 is None and phone_2 is not None and current is not None:
+        # Phones are the person's in order: the first stays where it is.
+        phone_1 = _text(person.get("phone"))
+        kept = _text(person.get("phoneType"))
+        payload = {**payload, "phone_1_type": (kept or "HOME").upper()}
+    for number, kind, default in (
+        (phone_1, payload.get("phone_1_type"), "HOME"),
+        (phone_2, payload.get("phone_2_type"), "MOBILE"),
+    ):
+        if number is not None:
+            word = _MITS_PHONE_TYPES.get(str(kind or default).upper(), "other")
+            _sub(_sub(customer, "Phone", PhoneType=word), "PhoneNumber", number)
+    if _text(payload.get("email_1")) is not None:
+        _sub(customer, "Email", _text(payload.get("email_1")))
+    _preferences(prospect, payload)
+    source = _text(payload.get("lead_source_id"))
+    agent = _text(payload.get("employee_id"))
+    notes = _text(payload.get("notes"))
+    if current is None or source or agent or notes:
+        event = _sub(
+            _sub(prospect, "Events"),
+            "Event",
+            EventType="Other",
+            EventDate=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        if agent is not None:
+            _sub(_sub(event, "Agent"), "AgentID", IDValue=agent)
+        _sub(event, "FirstContact", "true" if current is None else "false")
+        if source is not None:
+            _sub(event, "TransactionSource", source)
+        if notes is not None:
+            _sub(event, "Comments", notes)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _preferences(prospect: ET.Element, payload: Mapping[str, Any]) -> None:
+    keys = (
+        "target_move_in_date",
+        "floor_plan_id",
+        "unit_id",
+        "desired_max_rent_in_cents",
+        "desired_num_bedrooms",
+        "desired_num_bathrooms",
+        "desired_lease_term_in_months",
+    )
+    if all(payload.get(k) is None for k in keys):
+        return
+    preferences = _sub(prospect, "CustomerPreferences")
+    if payload.get("target_move_in_date") is not None:
+        _sub(preferences, "TargetMoveInDate", str(payload["target_move_in_date"])[:10])
+    if _text(payload.get("floor_plan_id")) is not None:
+        _sub(preferences, "DesiredFloorplan", _text(payload["floor_plan_id"]))
+    if _text(payload.get("unit_id")) is not None:
+        unit = _sub(preferences, "DesiredUnit")
+        _identification(unit, "UnitID", str(_text(payload["unit_id"])))
+    if payload.get("desired_max_rent_in_cents") is not None:
+        dollars = float(payload["desired_max_rent_in_cents"]) / 100
+        _sub(preferences, "DesiredRent", Max=f"{dollars:.2f}")
+    for key, tag in (
+        ("desired_num_bedrooms", "DesiredNumBedrooms"),
+        ("desired_num_bathrooms", "DesiredNumBathrooms"),
+    ):
+        if payload.get(key) is not None:
+            _sub(preferences, tag, Exact=_number_text(payload[key]))
+    if payload.get("desired_lease_term_in_months") is not None:
+        _sub(
+            preferences, "DesiredLeaseTerms", _number_text(payload["desired_lease_term_in_months"])
+        )
+
+
+def prospect_id_of(body: Any) -> str | None:
+    """The ProspectID an answer's ``Identification`` names, wherever it sits (None: none)."""
+    if isinstance(body, Mapping):
+        kind = body.get("IDType", body.get("@IDType"))
+        if isinstance(kind, str) and kind.strip().lower() == "prospectid":
+            value = body.get("IDValue", body.get("@IDValue"))
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        children: Any = body.values()
+    elif isinstance(body, list):
+        children = body
+    else:
+        return None
+    for child in children:
+        found = prospect_id_of(child)
+        if found is not None:
+            return found
+    return None

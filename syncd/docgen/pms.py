@@ -51,6 +51,14 @@ def _detail(p: PmsProfile) -> list[str]:
         lines.append("")
         for model, op, fields in writes:
             lines.append(f"- {model} {op} accepts: " + ", ".join(f"`{f}`" for f in fields))
+        for m in p.models:
+            if m.create_required:
+                required = ", ".join(f"`{f}`" for f in m.create_required)
+                lines.append(f"- {m.model} create requires: {required}")
+        limits = [(m.model, t, n) for m in p.models for t, n in m.write_limits]
+        if limits:
+            lines += ["", "Write limits, and how syncd copes:", ""]
+            lines += [f"- {model} — {topic}: {note}" for model, topic, note in limits]
     lines.append("")
     return lines
 

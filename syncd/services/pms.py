@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncd.connectors.base import Connector
 from syncd.connectors.registry import get_connector_class, known_vendors
 from syncd.domain import Capability
 from syncd.errors import ConfigError
@@ -30,6 +31,10 @@ class ModelSupport:
     #: Unified fields a create accepts, and an update.
     create_fields: tuple[str, ...]
     update_fields: tuple[str, ...]
+    #: Fields a create requires.
+    create_required: tuple[str, ...] = ()
+    #: What the PMS's writes of the model cannot do (topic → note), creates then updates.
+    write_limits: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ def pms_profile(vendor: str) -> PmsProfile:
                 job_date_filter=job_filter,
                 create_fields=tuple(sorted(cls.writable_fields(model, Capability.CREATE))),
                 update_fields=tuple(sorted(cls.writable_fields(model, Capability.UPDATE))),
+                create_required=tuple(sorted(cls.required_write_fields(model, Capability.CREATE))),
+                write_limits=_limits(cls, model),
             )
         )
     spec = cls.rate_limit
@@ -92,6 +99,14 @@ def pms_profile(vendor: str) -> PmsProfile:
         option_keys=tuple(sorted(cls.option_keys.items())),
         models=tuple(models),
     )
+
+
+def _limits(cls: type[Connector], model: str) -> tuple[tuple[str, str], ...]:
+    seen: dict[str, str] = {}
+    for op in (Capability.CREATE, Capability.UPDATE):
+        for topic, note in cls.write_limits(model, op).items():
+            seen.setdefault(topic, note)
+    return tuple(seen.items())
 
 
 def pms_profiles() -> list[PmsProfile]:
@@ -120,6 +135,8 @@ def profile_json(profile: PmsProfile) -> dict[str, object]:
                 "job_date_filter": m.job_date_filter,
                 "create_fields": list(m.create_fields),
                 "update_fields": list(m.update_fields),
+                "create_required": list(m.create_required),
+                "write_limits": dict(m.write_limits),
             }
             for m in profile.models
         },

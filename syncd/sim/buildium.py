@@ -8,6 +8,19 @@ error bodies (``ApiErrorResponse``) and rate limit. Auth, the rate limit,
 faults, statistics and the ``/_sim/`` control plane are
 :class:`~syncd.sim.server.Simulator`'s.
 
+Writes, as the OpenAPI document describes them: ``POST /v1/applicants``
+(``ApplicantPostMessage``; 201, ``Location`` and the applicant),
+``PUT /v1/applicants/{applicantId}`` (``ApplicantPutMessage``), applicant
+notes (``GET|POST /v1/applicants/{applicantId}/notes``, ``GET`` of one)
+and ``PUT /v1/leases/tenants/{tenantId}`` (``RentalTenantPutMessage``).
+A PUT replaces what its message carries (what it leaves out becomes
+null), as documented. Bodies must be ``application/json`` (else 415); a
+missing or malformed field is a 400 naming it (``Errors`` ``Key``/``Value``,
+ASP.NET-style wording: Buildium's exact words are not documented); a unit
+that does not exist is a 422 [UNCONFIRMED: the document lists 404 and 422
+for these requests without saying which a bad reference gets]; an
+unknown applicant or tenant in the path is a 404.
+
 Buildium keeps its own data rather than a :class:`~syncd.sim.world.World`:
 :class:`~syncd.sim.buildium_data.BuildiumStore`, generated lazily from a
 seed and a scale, so a simulator of ten million units costs no memory
@@ -20,23 +33,28 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any, ClassVar, Final, Self, overload
 
+import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
 from syncd.sim.buildium_data import (
     FIRST_ID,
+    FIRST_NOTE_ID,
     RESOURCES,
     BuildiumStore,
     ListQuery,
     OrderTerm,
     Record,
     Selection,
+    applicant_group_id,
     default_credentials,
+    format_timestamp,
 )
 from syncd.sim.faults import Fault, FaultKind
 from syncd.sim.server import Handler, Renderer, SimError, Simulator, json_response, serve_forever
@@ -110,6 +128,40 @@ def _not_found() -> SimError:
     return SimError(404, _NOT_FOUND, code="NotFound")
 
 
+#: PhoneNumbersMessage key (written) -> PhoneNumberMessage.Type (read).
+_PHONE_TYPES: Final[Mapping[str, str]] = {
+    "Home": "Home",
+    "Work": "Office",
+    "Mobile": "Cell",
+    "Fax": "Fax",
+}
+_NAME_MAX = 127
+_TEXT_MAX = 65_535
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TAX_ID = re.compile(r"\d{2}-\d{7}|\d{3}-\d{2}-\d{4}|\d{9}")
+_COUNTRY = re.compile(r"[A-Za-z]+")  # a Country enumeration name (the ~250 names are not kept)
+_MAILING_PREFERENCES = ("PrimaryAddress", "AlternateAddress")
+# When Country is UnitedStates, State must be a state's name or abbreviation.
+_US_STATES: Final[Mapping[str, str]] = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
+    "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana",
+    "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey",
+    "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota",
+    "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
+    "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee",
+    "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington",
+    "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming", "PR": "Puerto Rico",
+    "GU": "Guam", "VI": "Virgin Islands", "AS": "American Samoa",
+    "MP": "Northern Mariana Islands",
+}  # fmt: skip
+_US_STATE_WORDS = frozenset(word.casefold() for pair in _US_STATES.items() for word in pair)
+
+
 def _parse_datetime(name: str, raw: str) -> int:
     """A query datetime (UTC; ``Z`` optional; date alone means midnight) as epoch seconds."""
     m = _DATETIME.fullmatch(raw.strip())
@@ -174,6 +226,165 @@ def _error_code(status: int) -> str:
         return HTTPStatus(status).phrase.replace(" ", "")
     except ValueError:
         return "Error"
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; 415 without a JSON content type, 400 if unreadable."""
+    if request.content_type != "application/json":
+        raise SimError(
+            415,
+            "The Content-Type header is missing or unsupported; send application/json.",
+            code="UnsupportedMediaType",
+        )
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise _bad_request("body", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _bad_request("body", "The request body must be a JSON object.")
+    return body
+
+
+class _Fields:
+    """Validates one request message, collecting every problem (``Key``, ``Value``)."""
+
+    def __init__(self, body: Mapping[str, Any], prefix: str = "") -> None:
+        self.body = body
+        self.prefix = prefix
+        self.errors: list[tuple[str, str]] = []
+
+    def _missing(self, key: str) -> None:
+        self.errors.append((self.prefix + key, f"The {key} field is required."))
+
+    def text(
+        self, key: str, *, required: bool = False, max_length: int | None = None
+    ) -> str | None:
+        """A string field (``required``: present and not blank)."""
+        value = self.body.get(key)
+        if value is None or (required and isinstance(value, str) and not value.strip()):
+            if required:
+                self._missing(key)
+            return None
+        if not isinstance(value, str):
+            self.errors.append((self.prefix + key, f"The {key} field must be a string."))
+            return None
+        if max_length is not None and len(value) > max_length:
+            self.errors.append(
+                (
+                    self.prefix + key,
+                    f"The field {key} must be a string with a maximum length of {max_length}.",
+                )
+            )
+        return value
+
+    def email(self, key: str) -> str | None:
+        """An email address field."""
+        value = self.text(key)
+        if value and _EMAIL.fullmatch(value.strip()) is None:
+            self.errors.append(
+                (self.prefix + key, f"The {key} field is not a valid e-mail address.")
+            )
+        return value
+
+    def integer(self, key: str) -> int | None:
+        """An int32 field."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+            self.errors.append((self.prefix + key, f"The {key} field must be a valid integer."))
+            return None
+        return value
+
+    def boolean(self, key: str, *, required: bool = False) -> bool | None:
+        """A boolean field."""
+        value = self.body.get(key)
+        if value is None:
+            if required:
+                self._missing(key)
+            return None
+        if not isinstance(value, bool):
+            self.errors.append((self.prefix + key, f"The {key} field must be true or false."))
+            return None
+        return value
+
+    def date(self, key: str) -> str | None:
+        """A ``YYYY-MM-DD`` date field."""
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            if _DATE.fullmatch(value) is None:
+                raise ValueError(value)
+            datetime.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            self.errors.append(
+                (self.prefix + key, f"The {key} field must be formatted YYYY-MM-DD.")
+            )
+            return None
+        return value
+
+    def choice(self, key: str, allowed: Sequence[str]) -> str | None:
+        """A field of an enumeration."""
+        value = self.text(key)
+        if value is not None and value not in allowed:
+            self.errors.append(
+                (self.prefix + key, f"The {key} field must be one of {', '.join(allowed)}.")
+            )
+            return None
+        return value
+
+    def nested(self, key: str, *, required: bool = False) -> _Fields | None:
+        """A nested message; its problems are named ``Key.Child``."""
+        value = self.body.get(key)
+        if value is None:
+            if required:
+                self._missing(key)
+            return None
+        if not isinstance(value, dict):
+            self.errors.append((self.prefix + key, f"The {key} field must be an object."))
+            return None
+        child = _Fields(value, f"{self.prefix}{key}.")
+        child.errors = self.errors
+        return child
+
+    def phones(self, key: str) -> list[Record]:
+        """A ``PhoneNumbersMessage``, as the ``PhoneNumbers`` list a record shows."""
+        child = self.nested(key)
+        if child is None:
+            return []
+        out: list[Record] = []
+        for name, value in child.body.items():
+            kind = _PHONE_TYPES.get(name)
+            if kind is None or value is None:
+                continue  # unknown properties are ignored, as model binding does
+            number = child.text(name)
+            if number is None:
+                continue
+            if not 10 <= len(number) <= 20:
+                self.errors.append(
+                    (
+                        f"{child.prefix}{name}",
+                        f"The {name} phone number must be between 10 and 20 characters.",
+                    )
+                )
+                continue
+            out.append({"Number": number, "Type": kind})
+        return out
+
+    def check(self) -> None:
+        """Raise the 400 naming every problem found, if any."""
+        if self.errors:
+            raise SimError(400, "The request is invalid.", code="BadRequest", details=self.errors)
+
+
+def _unprocessable(key: str, value: str) -> SimError:
+    return SimError(
+        422,
+        "The request data could not be used to fulfill the request.",
+        code="UnprocessableEntity",
+        details=[(key, value)],
+    )
 
 
 def _resource(model: str) -> str:
@@ -263,6 +474,9 @@ class BuildiumRenderer(Renderer):
         )
         # The store forgets created records once deleted; truth must still list them.
         self._deleted: dict[str, list[int]] = {resource: [] for resource in RESOURCES}
+        # Applicant notes clients added: applicant id -> NoteMessages, oldest first.
+        self.notes: dict[int, list[Record]] = {}
+        self._next_note = FIRST_NOTE_ID
 
     @classmethod
     def create(
@@ -289,11 +503,17 @@ class BuildiumRenderer(Renderer):
     # -- wire format ----------------------------------------------------------
 
     def routes(self, sim: Simulator) -> Iterable[tuple[str, str, Handler]]:
-        """The list endpoints, then the single-record ones."""
+        """The list endpoints, the single-record ones, then the writes."""
         for path, (resource, filters) in _LISTS.items():
             yield "GET", path, self._list_handler(sim, resource, filters)
         for path, resource in _SINGLE.items():
             yield "GET", path, self._single_handler(sim, resource)
+        yield "POST", "/v1/applicants", self._create_applicant
+        yield "PUT", "/v1/applicants/{id:[0-9]+}", self._update_applicant
+        yield "GET", "/v1/applicants/{id:[0-9]+}/notes", self._applicant_notes
+        yield "POST", "/v1/applicants/{id:[0-9]+}/notes", self._add_applicant_note
+        yield "GET", "/v1/applicants/{id:[0-9]+}/notes/{note:[0-9]+}", self._applicant_note
+        yield "PUT", "/v1/leases/tenants/{id:[0-9]+}", self._update_tenant
 
     async def authenticate(self, request: web.Request) -> str:
         """The client id, if both ``x-buildium-client-*`` headers match the account."""
@@ -413,6 +633,180 @@ class BuildiumRenderer(Renderer):
             terms.append((path, direction == "desc"))
         return terms
 
+    # -- writes -----------------------------------------------------------------
+
+    def _unit_of(self, unit_id: int | None) -> Record | None:
+        """The unit an applicant names (None: none named); 422 if it does not exist."""
+        if unit_id is None:
+            return None
+        unit = self.store.get("units", unit_id)
+        if unit is None:
+            raise _unprocessable("UnitId", f"The unit {unit_id} does not exist.")
+        return unit
+
+    @staticmethod
+    def _rental_index(property_id: Any) -> int | None:
+        return property_id - FIRST_ID["rentals"] if isinstance(property_id, int) else None
+
+    def _applicant_fields(self, body: Mapping[str, Any], *, post: bool) -> Record:
+        """The fields an ``ApplicantPostMessage`` / ``ApplicantPutMessage`` sets."""
+        fields = _Fields(body)
+        first = fields.text("FirstName", required=True, max_length=_NAME_MAX)
+        last = fields.text("LastName", required=True, max_length=_NAME_MAX)
+        email = fields.email("Email")
+        unit_id = fields.integer("UnitId")
+        phones = fields.phones("PhoneNumbers")
+        if post:
+            fields.boolean("SendRentalApplicationEmail", required=True)
+        fields.check()
+        unit = self._unit_of(unit_id)
+        return {
+            "PropertyId": None if unit is None else unit["PropertyId"],
+            "UnitId": unit_id,
+            "FirstName": first,
+            "LastName": last,
+            "Email": email,
+            "PhoneNumbers": phones,
+        }
+
+    async def _create_applicant(self, request: web.Request) -> web.Response:
+        fields = self._applicant_fields(await _json_body(request), post=True)
+        now = int(time.time())
+
+        def build(applicant_id: int) -> Record:
+            return {
+                "Id": applicant_id,
+                "ApplicantGroupId": applicant_group_id(applicant_id),
+                "PropertyId": fields["PropertyId"],
+                "UnitId": fields["UnitId"],
+                "TenantId": None,
+                "FirstName": fields["FirstName"],
+                "LastName": fields["LastName"],
+                "Email": fields["Email"],
+                "PhoneNumbers": fields["PhoneNumbers"],
+                "Status": "New",
+                # Nothing submitted yet: the rental application is never mailed here.
+                "Applications": [],
+                "UnsubmittedApplications": [],
+                "LastUpdatedDateTime": format_timestamp(now),
+            }
+
+        record = self.store.add(
+            "applicants",
+            build,
+            now=now,
+            rental_index=self._rental_index(fields["PropertyId"]),
+        )
+        location = f"{request.url.origin()}/v1/applicants/{record['Id']}"
+        return json_response(record, status=201, headers={"Location": location})
+
+    async def _update_applicant(self, request: web.Request) -> web.Response:
+        applicant_id = int(request.match_info["id"])
+        current = self.store.get("applicants", applicant_id)
+        if current is None:
+            raise _not_found()
+        fields = self._applicant_fields(await _json_body(request), post=False)
+        now = int(time.time())
+        record = {**current, **fields, "LastUpdatedDateTime": format_timestamp(now)}
+        self.store.replace(
+            "applicants",
+            applicant_id,
+            record,
+            now=now,
+            rental_index=self._rental_index(record["PropertyId"]),
+        )
+        return json_response(record)
+
+    def _applicant_or_404(self, request: web.Request) -> int:
+        applicant_id = int(request.match_info["id"])
+        if self.store.get("applicants", applicant_id) is None:
+            raise _not_found()
+        return applicant_id
+
+    async def _applicant_notes(self, request: web.Request) -> web.Response:
+        notes = self.notes.get(self._applicant_or_404(request), [])
+        offset = _parse_int(request.query, "offset", 0, 0, 2**31 - 1)
+        limit = _parse_int(request.query, "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
+        return json_response(
+            notes[offset : offset + limit], headers={"X-Total-Count": str(len(notes))}
+        )
+
+    async def _applicant_note(self, request: web.Request) -> web.Response:
+        note_id = int(request.match_info["note"])
+        for note in self.notes.get(self._applicant_or_404(request), []):
+            if note["Id"] == note_id:
+                return json_response(note)
+        raise _not_found()
+
+    async def _add_applicant_note(self, request: web.Request) -> web.Response:
+        applicant_id = self._applicant_or_404(request)
+        fields = _Fields(await _json_body(request))
+        text = fields.text("Note", required=True, max_length=_TEXT_MAX)
+        fields.check()
+        user = self.store.get("users", FIRST_ID["users"]) or {}
+        note: Record = {
+            "Id": self._next_note,
+            "Note": text,
+            "LastUpdatedByUser": {
+                "Id": user.get("Id"),
+                "FirstName": user.get("FirstName"),
+                "LastName": user.get("LastName"),
+                "Href": None,
+                "UpdatedDateTime": format_timestamp(int(time.time())),
+            },
+        }
+        self._next_note += 1
+        self.notes.setdefault(applicant_id, []).append(note)
+        location = f"{request.url.origin()}/v1/applicants/{applicant_id}/notes/{note['Id']}"
+        return json_response(note, status=201, headers={"Location": location})
+
+    async def _update_tenant(self, request: web.Request) -> web.Response:
+        tenant_id = int(request.match_info["id"])
+        current = self.store.get("tenants", tenant_id)
+        if current is None:
+            raise _not_found()
+        fields = _Fields(await _json_body(request))
+        values: Record = {
+            "FirstName": fields.text("FirstName", required=True, max_length=_NAME_MAX),
+            "LastName": fields.text("LastName", required=True, max_length=_NAME_MAX),
+            "Email": fields.email("Email"),
+            "AlternateEmail": fields.email("AlternateEmail"),
+            "PhoneNumbers": fields.phones("PhoneNumbers"),
+            "DateOfBirth": fields.date("DateOfBirth"),
+            "Comment": fields.text("Comment", max_length=_TEXT_MAX),
+            "TaxId": fields.text("TaxId"),
+            "EmergencyContact": None,
+            "Address": _address(fields.nested("Address", required=True)),
+            "AlternateAddress": _address(fields.nested("AlternateAddress")),
+            "MailingPreference": fields.choice("MailingPreference", _MAILING_PREFERENCES),
+        }
+        if values["TaxId"] and _TAX_ID.fullmatch(values["TaxId"]) is None:
+            fields.errors.append(
+                ("TaxId", "The TaxId must be formatted 12-1234567, 123-12-1234 or 123456789.")
+            )
+        contact = fields.nested("EmergencyContact")
+        if contact is not None:
+            values["EmergencyContact"] = {
+                "Name": contact.text("Name"),
+                "RelationshipDescription": contact.text("RelationshipDescription"),
+                "Phone": contact.text("Phone"),
+                "Email": contact.email("Email"),
+            }
+        fields.check()
+        if values["MailingPreference"] is None:
+            # Documented: without a preference, the primary address is the one.
+            values["MailingPreference"] = "PrimaryAddress"
+        record = {**current, **values}
+        leases = current.get("Leases") or [{}]
+        self.store.replace(
+            "tenants",
+            tenant_id,
+            record,
+            now=int(time.time()),
+            rental_index=self._rental_index(leases[0].get("PropertyId")),
+        )
+        return json_response(record)
+
     # -- data -------------------------------------------------------------------
 
     def x_id(self, model: str, entity_id: int) -> str:
@@ -470,6 +864,35 @@ class BuildiumRenderer(Renderer):
         # change a user's types.
         record = self.store.data.record("users", user_id - FIRST_ID["users"])
         return _EMPLOYEE_TYPE in (record.get("UserTypes") or ())
+
+
+def _address(fields: _Fields | None) -> Record | None:
+    """A ``SaveAddressMessage`` as an ``AddressMessage`` (every key present)."""
+    if fields is None:
+        return None
+    line1 = fields.text("AddressLine1", required=True, max_length=100)
+    country = fields.text("Country", required=True)
+    postal = fields.text("PostalCode", required=True)
+    state = fields.text("State", max_length=100)
+    if country is not None and _COUNTRY.fullmatch(country) is None:
+        fields.errors.append((f"{fields.prefix}Country", "Country must be a valid Country value."))
+    if (
+        country == "UnitedStates"
+        and state is not None
+        and state.strip().casefold() not in _US_STATE_WORDS
+    ):
+        fields.errors.append(
+            (f"{fields.prefix}State", f"'{state}' is not a valid state name or abbreviation.")
+        )
+    return {
+        "AddressLine1": line1,
+        "AddressLine2": fields.text("AddressLine2", max_length=100),
+        "AddressLine3": fields.text("AddressLine3", max_length=100),
+        "City": fields.text("City", max_length=100),
+        "State": state,
+        "PostalCode": postal,
+        "Country": country,
+    }
 
 
 class BuildiumSimulator(Simulator):

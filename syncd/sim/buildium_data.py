@@ -47,6 +47,8 @@ FIRST_ID: dict[str, int] = {
 }
 _APPLICATION_FIRST_ID = 70_000_000
 _APPLICANT_GROUP_FIRST_ID = 75_000_000
+#: First id of the notes clients add (applicant notes); not a listed resource.
+FIRST_NOTE_ID = 85_000_000
 
 #: Largest supported scale (units): keeps every id block below the next one.
 MAX_SCALE = 10_000_000
@@ -137,6 +139,11 @@ _USER_ROLES = (
 )
 _LEASE_TO_TENANT_STATUS = {"Active": "Current", "Past": "MovedOut", "Future": "Future"}
 _SALTS = {name: i + 1 for i, name in enumerate(RESOURCES)}
+
+
+def applicant_group_id(applicant_id: int) -> int:
+    """The applicant group of applicant ``applicant_id``: every applicant has its own."""
+    return _APPLICANT_GROUP_FIRST_ID + applicant_id - FIRST_ID["applicants"]
 
 
 def default_credentials(seed: int) -> dict[str, str]:
@@ -1100,6 +1107,55 @@ class BuildiumStore:
             created.append(record_id)
         table.version += 1
         return {"created": created, "updated": to_update, "deleted": to_delete}
+
+    def add(
+        self,
+        resource: str,
+        build: Callable[[int], Record],
+        *,
+        now: int,
+        rental_index: int | None,
+    ) -> Record:
+        """Create one record (a client's write): ``build(id)`` gives its content.
+
+        The id is above every existing one; ``rental_index`` is the rental
+        it belongs to (for the property filter), if any.
+        """
+        table = self._tables[resource]
+        index = table.next_index
+        table.next_index += 1
+        record_id = table.first_id + index
+        record = build(record_id)
+        table.changed[record_id] = _Changed(
+            data=record, updated=now, created=now, rental_index=rental_index
+        )
+        table.created_ids.append(record_id)
+        table.version += 1
+        return record
+
+    def replace(
+        self, resource: str, record_id: int, data: Record, *, now: int, rental_index: int | None
+    ) -> Record:
+        """Set the content of live record ``record_id`` (a client's write); KeyError if none."""
+        table = self._tables[resource]
+        changed = table.changed.get(record_id)
+        if changed is None:
+            if not table.is_base(record_id) or record_id in table.deleted:
+                raise KeyError(f"no {resource} record {record_id}")
+            changed = _Changed(
+                data=data,
+                updated=now,
+                created=self.data.created_at(resource, record_id - table.first_id),
+                rental_index=rental_index,
+            )
+            table.changed[record_id] = changed
+            insort(table.changed_base_ids, record_id)
+        changed.revision += 1
+        changed.updated = now
+        changed.data = data
+        changed.rental_index = rental_index
+        table.version += 1
+        return data
 
     def _update(self, table: _Table, record_id: int, now: int) -> None:
         changed = table.changed.get(record_id)

@@ -19,6 +19,15 @@ The kinds, as list requests see them:
 - ``drift``: first ``delete`` live records and ``create`` new ones of the
   requested resource, then answer from the changed data.
 
+And as writes see them (any kind above may also hit a write before it is
+carried out: a ``500`` or ``429`` refuses it, a ``slow`` one delays it):
+
+- ``lost``: carry the request out (a write is committed), wait ``delay``
+  seconds, then drop the connection without an answer, as when a PMS
+  commits but its answer never arrives.
+
+``method`` (e.g. ``POST``) limits a fault to requests of that method.
+
 Every fault may wait: ``after`` requests matching its path pass before it
 applies (see :class:`FaultInjector` for how that meets the queue order).
 """
@@ -37,7 +46,18 @@ Clock = Callable[[], float]
 _T = TypeVar("_T")
 
 _FIELDS = frozenset(
-    {"kind", "count", "path", "delay", "retry_after", "after", "delta", "create", "delete"}
+    {
+        "kind",
+        "count",
+        "path",
+        "method",
+        "delay",
+        "retry_after",
+        "after",
+        "delta",
+        "create",
+        "delete",
+    }
 )
 
 
@@ -54,6 +74,7 @@ class FaultKind(StrEnum):
     TOTAL = "total"
     SHORT = "short"
     DRIFT = "drift"
+    LOST = "lost"
 
 
 @dataclass(slots=True)
@@ -83,9 +104,12 @@ class Fault:
     delta: int = 0
     create: int = 0
     delete: int = 0
+    method: str | None = None
 
     def __post_init__(self) -> None:
         self.kind = FaultKind(self.kind)
+        if self.method is not None:
+            self.method = self.method.upper()
         if self.count < 1:
             raise ValueError("count must be at least 1")
         if self.delay < 0 or not math.isfinite(self.delay):
@@ -125,6 +149,9 @@ class Fault:
         path = data.get("path")
         if path is not None and not isinstance(path, str):
             raise ValueError("path must be a string")
+        method = data.get("method")
+        if method is not None and not isinstance(method, str):
+            raise ValueError("method must be a string")
         delay = _number(data.get("delay", 0.0), "delay")
         retry_after_raw = data.get("retry_after")
         retry_after = None if retry_after_raw is None else _number(retry_after_raw, "retry_after")
@@ -138,6 +165,7 @@ class Fault:
             delta=_integer(data.get("delta", 0), "delta"),
             create=_integer(data.get("create", 0), "create"),
             delete=_integer(data.get("delete", 0), "delete"),
+            method=method,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -152,10 +180,13 @@ class Fault:
             "delta": self.delta,
             "create": self.create,
             "delete": self.delete,
+            "method": self.method,
         }
 
-    def matches(self, path: str) -> bool:
-        """Whether a request to ``path`` is one this fault is about."""
+    def matches(self, path: str, method: str = "GET") -> bool:
+        """Whether a ``method`` request to ``path`` is one this fault is about."""
+        if self.method is not None and self.method != method.upper():
+            return False
         return self.path is None or self.path == path
 
     def announced_total(self, total: int) -> int:
@@ -215,11 +246,11 @@ class FaultInjector:
         """Drop every pending fault."""
         self._pending.clear()
 
-    def take(self, path: str) -> Fault | None:
-        """Count ``path`` against waiting faults; consume one use of the first armed match."""
+    def take(self, path: str, method: str = "GET") -> Fault | None:
+        """Count a request against waiting faults; consume one use of the first armed match."""
         hit: int | None = None
         for i, fault in enumerate(self._pending):
-            if not fault.matches(path):
+            if not fault.matches(path, method):
                 continue
             if fault.after > 0:
                 fault.after -= 1

@@ -26,6 +26,21 @@ any path without the documented version does):
   "message"}], "userMessage"}``; 429 in that format, without ``Retry-After``
   (none is documented).
 
+Writes (BETA in the document): ``POST /prospects`` takes a ``SaveProspect``
+and answers 201 with the ``Prospect`` (no ``Location`` is documented);
+``PUT /contacts/{contactID}`` takes a ``SaveContact`` and answers 200 with
+the ``Contact``. Bodies must be ``application/json`` (else 415); a missing
+or malformed field is a 400 naming it in ``errors`` (the wording is the
+simulator's: Propertyware documents none); a building that does not exist
+is the 404 "Entity not found." the document lists for ``POST /prospects``.
+A prospect needs at least one contact, and its ``status`` must be one of
+``/prospects/statuses`` [both UNCONFIRMED]. A ``SaveContact`` replaces the
+contact's fields (what it leaves out is cleared, its two flags excepted)
+[UNCONFIRMED]. What the world holds (names, email, phones, the wishes) is
+stored there; the rest of a body (comments, a free-text ``source`` that
+names none of the building's lead sources, pets, a contact's other phone,
+fax and address ...) is kept beside it and rendered on top.
+
 Data comes from :class:`~syncd.sim.world.World`: world properties are
 buildings (one portfolio each), residents are ``TENANT`` contacts, leads are
 prospects (each with one ``PROSPECT`` contact, also listed by
@@ -42,11 +57,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 
+import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
@@ -116,6 +133,36 @@ _PHONE_FIELDS: Final[Mapping[str, str]] = {
     "HOME": "homePhone",
     "WORK": "workPhone",
 }
+#: World lead status of each prospect status (what a SaveProspect's status sets).
+_WORLD_LEAD_STATUS: Final[Mapping[str, str]] = {v: k for k, v in _PROSPECT_STATUSES.items()}
+_PHONE_MAX = 22
+_NAME_MAX = 30
+_GENDERS: Final = ("UNKNOWN", "MALE", "FEMALE", "DECLINE_TO_STATE")
+#: Countries whose addresses need street, city, state and postal code (SaveAddress).
+_FULL_ADDRESS_COUNTRIES: Final = ("united states", "usa", "us", "canada")
+_SAVE_ADDRESS_KEYS: Final = (
+    "address",
+    "addressCont",
+    "city",
+    "country",
+    "postalCode",
+    "stateRegion",
+)
+#: SaveContact text fields kept beside the world (it holds names, email, phones, birth date).
+_CONTACT_EXTRA_TEXT: Final = (
+    "altEmail", "category", "comments", "company", "fax", "jobTitle", "nameOnCheck",
+    "otherPhone", "salutation", "suffix",
+)  # fmt: skip
+_CONTACT_FLAGS: Final = ("allowESignature", "namedOnLease")
+#: SaveProspect fields kept beside the world, by kind.
+_PROSPECT_EXTRA_TEXT: Final = (
+    "currentHomeType", "neighborhoodDesired", "petType", "petWeights",
+    "preferredContactMethod", "propertyCountry", "reasonForMoving",
+    "timeAtCurrentResidence", "type", "typeOfInquiry",
+)  # fmt: skip
+_PROSPECT_EXTRA_NUMBERS: Final = ("currentRentMortgage", "propertyNumberBathrooms", "rentMin")
+_PROSPECT_EXTRA_INTEGERS: Final = ("numberOfPets", "propertyNumberBedrooms")
+_EXTRA_CONTACT_BASE = 9 * _BLOCK
 
 # Documented sortable fields per list (orderby name → record field).
 _COMMON_SORT: Final[Mapping[str, str]] = {
@@ -179,6 +226,151 @@ _ERROR_CODES: Final[Mapping[int, str]] = {
 
 def _bad(key: str, message: str) -> SimError:
     return SimError(400, "The request is invalid.", code="BAD_REQUEST", details=[(key, message)])
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; 415 without a JSON content type, 400 if unreadable."""
+    if request.content_type != "application/json":
+        raise SimError(
+            415,
+            "The Content-Type header is missing or unsupported; send application/json.",
+        )
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise _bad("body", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _bad("body", "The request body must be a JSON object.")
+    return body
+
+
+class _Fields:
+    """Validates one request body, collecting every problem as (key, message)."""
+
+    def __init__(self, body: Mapping[str, Any], prefix: str = "") -> None:
+        self.body = body
+        self.prefix = prefix
+        self.errors: list[tuple[str, str]] = []
+
+    def fail(self, key: str, message: str) -> None:
+        """Record a problem with ``key``."""
+        self.errors.append((self.prefix + key, message))
+
+    def text(
+        self, key: str, *, required: bool = False, max_length: int | None = None
+    ) -> str | None:
+        """A string field (``required``: present and not blank)."""
+        value = self.body.get(key)
+        if value is None or (required and isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(key, "may not be empty")
+            return None
+        if not isinstance(value, str):
+            self.fail(key, "must be a string")
+            return None
+        if max_length is not None and not 1 <= len(value) <= max_length:
+            self.fail(key, f"size must be between 1 and {max_length}")
+        return value
+
+    def long(self, key: str) -> int | None:
+        """An integer field."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, "must be an integer")
+            return None
+        return value
+
+    def number(self, key: str) -> float | None:
+        """A number field (not negative: counts and amounts)."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.fail(key, "must be a number, 0 or more")
+            return None
+        return float(value)
+
+    def flag(self, key: str) -> bool | None:
+        """A boolean field."""
+        value = self.body.get(key)
+        if value is not None and not isinstance(value, bool):
+            self.fail(key, "must be true or false")
+            return None
+        return value
+
+    def date(self, key: str) -> str | None:
+        """A ``YYYY-MM-DD`` date field."""
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            datetime.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            self.fail(key, f"'{value}' is not a valid date (YYYY-MM-DD)")
+            return None
+        return value
+
+    def nested(self, key: str, value: Any = None) -> _Fields | None:
+        """The object at ``key`` (or ``value``), whose problems are named ``key.child``."""
+        value = self.body.get(key) if value is None else value
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.fail(key, "must be an object")
+            return None
+        child = _Fields(value, f"{self.prefix}{key}.")
+        child.errors = self.errors
+        return child
+
+    def check(self) -> None:
+        """Raise the 400 naming every problem found, if any."""
+        if self.errors:
+            raise SimError(400, "The request is invalid.", code="BAD_REQUEST", details=self.errors)
+
+
+def _save_address(fields: _Fields | None) -> Record | None:
+    """A valid ``SaveAddress`` as an ``Address`` (empty parts left out)."""
+    if fields is None:
+        return None
+    values = {key: fields.text(key) for key in _SAVE_ADDRESS_KEYS}
+    country = values["country"]
+    if country is None or not country.strip():
+        fields.fail("country", "may not be empty")
+    elif country.strip().lower() in _FULL_ADDRESS_COUNTRIES:
+        for key in ("address", "city", "postalCode", "stateRegion"):
+            if not values[key]:
+                fields.fail(key, f"may not be empty when country is {country}")
+    return _compact(values)
+
+
+def _contact_fields(fields: _Fields, *, limits: bool) -> Record:
+    """A SaveContact's or SaveProspectContact's person (``limits``: SaveContact's sizes)."""
+    name_max = _NAME_MAX if limits else None
+    phone_max = _PHONE_MAX if limits else None
+    values: Record = {
+        "firstName": fields.text("firstName", required=True, max_length=name_max),
+        "lastName": fields.text("lastName", required=True, max_length=name_max),
+        "email": fields.text("email"),
+        **{
+            key: fields.text(key, max_length=phone_max)
+            for key in ("mobilePhone", "homePhone", "workPhone", "otherPhone")
+        },
+        "address": _save_address(fields.nested("address")),
+    }
+    if values["email"] and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", values["email"]) is None:
+        fields.fail("email", "must be a well-formed email address")
+    return values
+
+
+def _world_phones(values: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The world's phones of a contact's mobile, home and work numbers."""
+    return [
+        {"type": kind, "number": values[field]}
+        for kind, field in _PHONE_FIELDS.items()
+        if values.get(field)
+    ]
 
 
 def _stamp(epoch: int) -> str:
@@ -445,6 +637,11 @@ class PropertywareRenderer(Renderer):
 
     def __init__(self, world: World, credentials: Mapping[str, str]) -> None:
         super().__init__(world, credentials)
+        # What client writes set that the world holds no key for, by world id:
+        # a tenant contact's SaveContact fields, a prospect's SaveProspect ones.
+        self.contact_extra: dict[int, Record] = {}
+        self.prospect_extra: dict[int, Record] = {}
+        self._next_extra_contact = _EXTRA_CONTACT_BASE
         self._resources = (
             _Resource(
                 "/buildings",
@@ -517,6 +714,8 @@ class PropertywareRenderer(Renderer):
             single = f"{API_ROOT}{resource.path}/{{{resource.param}}}"
             yield "GET", single, self._single_handler(sim, resource)
         yield "GET", f"{API_ROOT}/leases/{{leaseId}}/contacts", self._lease_contacts
+        yield "POST", f"{API_ROOT}/prospects", self._create_prospect
+        yield "PUT", f"{API_ROOT}/contacts/{{contactID}}", self._update_contact
 
     async def authenticate(self, request: web.Request) -> str:
         """The client id when all three headers match; else the documented 401."""
@@ -674,6 +873,155 @@ class PropertywareRenderer(Renderer):
             for i, name in enumerate(_PROSPECT_STATUSES.values(), start=1)
         ]
         return json_response(body)
+
+    # -- writes ------------------------------------------------------------------
+
+    async def _create_prospect(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        fields = _Fields(body)
+        building = fields.long("buildingID")
+        contacts = body.get("contacts")
+        people: list[Record] = []
+        if not isinstance(contacts, list) or not contacts:
+            fields.fail("contacts", "a prospect needs at least one contact")
+        else:
+            for i, item in enumerate(contacts):
+                entry = fields.nested(f"contacts[{i}]", item if item is not None else {})
+                if entry is not None:
+                    people.append(_contact_fields(entry, limits=False))
+        status = fields.text("status")
+        if status is not None and status not in _WORLD_LEAD_STATUS:
+            known = ", ".join(_WORLD_LEAD_STATUS)
+            fields.fail("status", f"'{status}' is not a prospect status ({known})")
+        wishes: dict[str, Any] = {
+            "moveInDate": fields.date("moveInDate"),
+            "numberBedrooms": fields.long("numberBedrooms"),
+            "numberBathrooms": fields.number("numberBathrooms"),
+            "rentMax": fields.number("rentMax"),
+            "comments": fields.text("comments"),
+            "source": fields.text("source"),
+            **{key: fields.text(key) for key in ("propertyAddress", "propertyAddress2")},
+            **{key: fields.text(key) for key in ("propertyCity", "propertyState", "propertyZip")},
+        }
+        extra: Record = {
+            **{key: fields.text(key) for key in _PROSPECT_EXTRA_TEXT},
+            **{key: fields.number(key) for key in _PROSPECT_EXTRA_NUMBERS},
+            **{key: fields.long(key) for key in _PROSPECT_EXTRA_INTEGERS},
+            "hasPets": bool(fields.flag("hasPets")),
+        }
+        low, high = extra["rentMin"], wishes["rentMax"]
+        if low is not None and high is not None and low > high:
+            fields.fail("rentMin", "must not be above rentMax")
+        fields.check()
+        pid = None
+        if building is not None:
+            pid = building - _ID_BASE["properties"]
+            if not 0 < pid < _BLOCK or not self.world.exists("properties", pid):
+                raise SimError(
+                    404,
+                    "Entity not found.",
+                    code="NOT_FOUND",
+                    details=[("buildingID", f"No building with id {building} exists.")],
+                )
+        person = people[0]
+        source_id = self._lead_source(pid, wishes["source"])
+        if source_id is None:
+            extra["source"] = wishes["source"]
+        # A ProspectContact shows no other phone or address: those are not kept.
+        extra["more_contacts"] = [self._extra_contact(p) for p in people[1:]]
+        rent_max = wishes["rentMax"]
+        entity = self.world.insert(
+            "leads",
+            {
+                "property_id": pid,
+                "lead_source_id": source_id,
+                "first_name": person["firstName"],
+                "last_name": person["lastName"],
+                "email": person["email"],
+                "phones": _world_phones(person),
+                "address_1": wishes["propertyAddress"],
+                "address_2": wishes["propertyAddress2"],
+                "city": wishes["propertyCity"],
+                "state": wishes["propertyState"],
+                "zip": wishes["propertyZip"],
+                "status": _WORLD_LEAD_STATUS.get(status or "New", "NEW"),
+                "target_move_in_date": wishes["moveInDate"],
+                "desired_bedrooms": wishes["numberBedrooms"],
+                "desired_bathrooms": wishes["numberBathrooms"],
+                "desired_max_rent_cents": None if rent_max is None else round(rent_max * 100),
+                "notes": wishes["comments"],
+            },
+            now=int(time.time()),
+        )
+        self.prospect_extra[int(entity["id"])] = extra
+        return json_response(self._prospect(entity, _Lookups(self.world)), status=201)
+
+    def _lead_source(self, pid: int | None, name: str | None) -> int | None:
+        """The building's lead source named ``name`` (case-insensitive), if there is one."""
+        if pid is None or not name:
+            return None
+        wanted = name.strip().casefold()
+        for source in self.world.select("lead_sources", property_id=pid):
+            if str(source["name"]).casefold() == wanted:
+                return int(source["id"])
+        return None
+
+    def _extra_contact(self, person: Record) -> Record:
+        """A prospect's second (or later) contact, with an id of its own."""
+        self._next_extra_contact += 1
+        shown = ("email", "firstName", "homePhone", "lastName", "mobilePhone", "workPhone")
+        return _compact({"id": self._next_extra_contact, **{k: person[k] for k in shown}})
+
+    async def _update_contact(self, request: web.Request) -> web.StreamResponse:
+        raw = request.match_info["contactID"]
+        pw_id = _parse_long("contactID", raw)
+        rid = pw_id - _ID_BASE["residents"]
+        lid = pw_id - _PROSPECT_CONTACT_BASE
+        tenant = 0 < rid < _BLOCK and self.world.exists("residents", rid)
+        prospect = 0 < lid < _BLOCK and self.world.exists("leads", lid)
+        if not tenant and not prospect:
+            raise SimError(404, f"No contact with id {raw} exists.")
+        body = await _json_body(request)
+        fields = _Fields(body)
+        person = _contact_fields(fields, limits=True)
+        middle = fields.text("middleName", max_length=_NAME_MAX)
+        birth = fields.date("birthDate")
+        gender = fields.text("gender")
+        if gender is not None and gender not in _GENDERS:
+            fields.fail("gender", f"must be one of {', '.join(_GENDERS)}")
+        extra: Record = {key: fields.text(key) for key in _CONTACT_EXTRA_TEXT}
+        for key in _CONTACT_FLAGS:
+            flag = fields.flag(key)
+            if flag is not None:
+                extra[key] = flag
+        fields.check()
+        names = {
+            "first_name": person["firstName"],
+            "last_name": person["lastName"],
+            "email": person["email"],
+            "phones": _world_phones(person),
+        }
+        now = int(time.time())
+        if prospect:
+            # A prospect's contact: the lead holds its person, nothing more.
+            lead = self.world.update("leads", lid, names, now=now)
+            return json_response(self._prospect_contact(lead))
+        entity = self.world.update(
+            "residents",
+            rid,
+            {**names, "middle_name": middle, "date_of_birth": birth},
+            now=now,
+        )
+        before = self.contact_extra.get(rid, {})
+        flags: Record = {key: before[key] for key in _CONTACT_FLAGS if key in before}
+        self.contact_extra[rid] = {
+            **flags,
+            **extra,
+            "gender": gender,
+            # None clears the address the tenant's unit gave it.
+            "address": person["address"],
+        }
+        return json_response(self._tenant(entity, _Lookups(self.world)))
 
     # -- selection ---------------------------------------------------------------
 
@@ -935,6 +1283,8 @@ class PropertywareRenderer(Renderer):
                 "namedOnLease": True,
                 **self._phones(e),
                 "type": "TENANT",
+                # A client's SaveContact fields the world has no key for.
+                **self.contact_extra.get(rid, {}),
             }
         )
 
@@ -1011,6 +1361,8 @@ class PropertywareRenderer(Renderer):
             self.world.get("lead_sources", e["lead_source_id"]) if e["lead_source_id"] else None
         )
         agent = lookups.employee(e.get("employee_id"))
+        extra = self.prospect_extra.get(lid, {})
+        more = extra.get("more_contacts") or []
         return _compact(
             {
                 "assigneFullName": (
@@ -1027,16 +1379,19 @@ class PropertywareRenderer(Renderer):
                             "lastName": e["last_name"],
                             **self._phones(e),
                         }
-                    )
+                    ),
+                    *more,
                 ],
                 **self._audit(e, lookups),
                 "hasPets": lid % 4 == 0,
                 "id": _ID_BASE["leads"] + lid,
                 "moveInDate": e["target_move_in_date"],
+                "numberBathrooms": e.get("desired_bathrooms"),
                 "numberBedrooms": e["desired_bedrooms"],
                 "portfolioID": None if pid is None else _PORTFOLIO_BASE + pid,
                 "preferredContactMethod": "Email" if lid % 2 else "Phone",
                 "propertyAddress": e["address_1"] or None,
+                "propertyAddress2": e.get("address_2") or None,
                 "propertyCity": e["city"] or None,
                 "propertyCountry": _COUNTRY if e["address_1"] else None,
                 "propertyState": e["state"] or None,
@@ -1045,6 +1400,8 @@ class PropertywareRenderer(Renderer):
                 "source": None if source is None else source["name"],
                 "status": prospect_status(e),
                 "unitID": None if uid is None else _ID_BASE["units"] + uid,
+                # A client's SaveProspect fields the world has no key for.
+                **{k: v for k, v in extra.items() if k != "more_contacts"},
             }
         )
 

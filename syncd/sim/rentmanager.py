@@ -59,6 +59,17 @@ Decisions on points public sources leave open (UNCONFIRMED):
   and users expose e-mail only through their ``PrimaryContact`` /
   ``Contacts`` embeds, phone numbers through ``PhoneNumbers``
   (``PhoneNumberType{Name}``: Home, Work, Cell, Office — data, not an enum).
+- Writes: ``POST /Prospects`` and ``POST /Tenants`` take a JSON array of
+  records and answer the array as saved (with the ``embeds`` asked for);
+  a record with an existing ``ProspectID`` / ``TenantID`` updates it, the
+  fields sent (others are kept; a sub-record with its id replaces that
+  one, one without is added). A new record needs ``PropertyID`` (of an
+  existing property) and ``LastName``; ``LeadSourceID`` and
+  ``PhoneNumberTypeID`` must exist; e-mail and a tenant's birth date go on
+  the primary contact (``Contacts[]`` or ``PrimaryContact``). Nothing is
+  saved unless every record is valid; refusals are 400 with ``ModelState``
+  keyed by ``[index].Field``. A tenant's written address is kept beside the
+  world (whose residents live at their unit's).
 - Every world resident is a tenant; a lease belongs to its primary
   resident's tenant (a roommate is a tenant of its own without the lease).
 """
@@ -69,6 +80,7 @@ import calendar
 import math
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,6 +161,8 @@ _PHONE_TYPES: Final[Mapping[str, tuple[int, str]]] = {
     "WORK": (2, "Work"),
     "MOBILE": (3, "Cell"),
     "OFFICE": (4, "Office"),
+    "FAX": (5, "Fax"),
+    "OTHER": (6, "Other"),
 }
 _TENANT_STATUS: Final = {"CURRENT": "Current", "PAST": "Past", "FUTURE": "Future"}
 _PROSPECT_STATUS: Final = {
@@ -244,6 +258,9 @@ class RentManagerRenderer(Renderer):
         # token -> the user it was issued to (the rate-limit key).
         self._tokens: dict[str, str] = {}
         self.logins = 0
+        # (model, id) -> a written address (street, city, state, zip): the
+        # world's residents have none of their own (a tenant shows its unit's).
+        self._addresses: dict[tuple[str, int], dict[str, Any]] = {}
 
     @classmethod
     def default_credentials(cls, seed: int) -> dict[str, str]:
@@ -274,6 +291,8 @@ class RentManagerRenderer(Renderer):
         for resource in _RESOURCES:
             yield "GET", f"/{resource.name}", self._list_handler(sim, resource)
             yield "GET", f"/{resource.name}/{{id:[0-9]+}}", self._single_handler(sim, resource)
+            if resource.model in ("leads", "residents"):
+                yield "POST", f"/{resource.name}", self._save_handler(sim, resource)
 
     def public(self, request: web.Request) -> bool:
         """Only the login goes without a token."""
@@ -434,6 +453,149 @@ class RentManagerRenderer(Renderer):
             raise SimError(404, f"No {resource.name} record has {resource.id_field} {entity_id}.")
         return json_response(self.render(resource.model, entity, embeds))
 
+    # -- writes -------------------------------------------------------------
+
+    def _save_handler(self, sim: Simulator, resource: _Resource) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._save(request, resource)
+
+        return handle
+
+    async def _save(self, request: web.Request, resource: _Resource) -> web.Response:
+        """``POST /Prospects`` / ``POST /Tenants``: validate every record, then save them all."""
+        embeds = _parse_embeds(_query(request).get("embeds"), resource)
+        try:
+            body = await request.json(loads=orjson.loads)
+        except ValueError:
+            raise _bad_request("request", "The request body is not valid JSON.") from None
+        noun = resource.name[:-1]
+        if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
+            raise _bad_request("request", f"Expected a JSON array of {noun} records.")
+        problems: list[tuple[str, str]] = []
+        plans = [self._save_plan(resource, f"[{i}]", item, problems) for i, item in enumerate(body)]
+        if problems:
+            raise SimError(400, "The request is invalid.", details=problems)
+        now = int(time.time())
+        saved = []
+        for entity_id, values, address in plans:
+            if entity_id is None:
+                entity = self.world.insert(resource.model, values, now=now)
+            else:
+                entity = self.world.update(resource.model, entity_id, values, now=now)
+            if address is not None:
+                self._addresses[(resource.model, entity["id"])] = address
+            saved.append(self.render(resource.model, entity, embeds))
+        return json_response(saved)
+
+    def _save_plan(
+        self,
+        resource: _Resource,
+        where: str,
+        item: Mapping[str, Any],
+        problems: list[tuple[str, str]],
+    ) -> tuple[int | None, dict[str, Any], dict[str, Any] | None]:
+        """What saving ``item`` changes: (id to update or None, world values, tenant address)."""
+        fields = {str(k).lower(): v for k, v in item.items()}
+        values: dict[str, Any] = {}
+        noun = resource.name[:-1]
+
+        def problem(field: str, message: str) -> None:
+            problems.append((f"{where}.{field}", message))
+
+        current: Entity | None = None
+        raw_id = fields.get(resource.id_field.lower())
+        if raw_id not in (None, 0):
+            if isinstance(raw_id, bool) or not isinstance(raw_id, int):
+                problem(resource.id_field, f"The {resource.id_field} field must be an integer.")
+            else:
+                current = self.world.get(resource.model, raw_id)
+                if current is None:
+                    problem(
+                        resource.id_field, f"No {noun} record has {resource.id_field} {raw_id}."
+                    )
+                    return None, values, None
+        pid = fields.get("propertyid")
+        if pid is None and current is None:
+            problem("PropertyID", "The PropertyID field is required.")
+        elif pid is not None:
+            if isinstance(pid, bool) or not isinstance(pid, int):
+                problem("PropertyID", "The PropertyID field must be an integer.")
+            elif not self.world.exists("properties", pid):
+                problem("PropertyID", f"Property {pid} does not exist.")
+            elif current is not None and current["property_id"] != pid:
+                problem("PropertyID", f"A {noun.lower()} cannot be moved to another property.")
+            else:
+                values["property_id"] = pid
+        for key, name in (("firstname", "FirstName"), ("lastname", "LastName")):
+            if key in fields:
+                text = fields[key]
+                if text is not None and not isinstance(text, str):
+                    problem(name, f"The {name} field must be text.")
+                else:
+                    values[key.replace("name", "_name")] = (text or "").strip() or None
+        last = values.get("last_name", current["last_name"] if current is not None else None)
+        if not last:
+            problem("LastName", "The LastName field is required.")
+        if resource.model == "leads" and fields.get("leadsourceid") is not None:
+            source = fields["leadsourceid"]
+            if isinstance(source, bool) or not isinstance(source, int):
+                problem("LeadSourceID", "The LeadSourceID field must be an integer.")
+            elif not self.world.exists("lead_sources", source):
+                problem("LeadSourceID", f"Lead source {source} does not exist.")
+            else:
+                values["lead_source_id"] = source
+        if "phonenumbers" in fields:
+            phones = self._saved_phones(resource, current, fields["phonenumbers"], problem)
+            if phones is not None:
+                values["phones"] = phones
+        address = None
+        if "addresses" in fields:
+            address = _saved_address(fields["addresses"], problem)
+            if address is not None and resource.model == "leads":
+                values.update(address)
+                address = None
+        contacts = fields.get("contacts")
+        if contacts is None and isinstance(fields.get("primarycontact"), dict):
+            contacts = [fields["primarycontact"]]
+        if contacts is not None:
+            values.update(_saved_contact(resource, contacts, problem))
+        entity_id = current["id"] if current is not None else None
+        return entity_id, values, address
+
+    def _saved_phones(
+        self,
+        resource: _Resource,
+        current: Entity | None,
+        raw: Any,
+        problem: Callable[[str, str], None],
+    ) -> list[dict[str, str]] | None:
+        if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+            problem("PhoneNumbers", "The PhoneNumbers field must be an array of phone numbers.")
+            return None
+        parent = "Prospect" if resource.model == "leads" else "Tenant"
+        phones = list(current["phones"]) if current is not None else []
+        kinds = {type_id: kind for kind, (type_id, _) in _PHONE_TYPES.items()}
+        for i, item in enumerate(raw):
+            fields = {str(k).lower(): v for k, v in item.items()}
+            number = fields.get("phonenumber")
+            type_id = fields.get("phonenumbertypeid")
+            if not isinstance(number, str) or not number.strip():
+                problem(f"PhoneNumbers[{i}].PhoneNumber", "The PhoneNumber field is required.")
+                continue
+            if type_id not in kinds:
+                problem(
+                    f"PhoneNumbers[{i}].PhoneNumberTypeID",
+                    f"Phone number type {type_id} does not exist.",
+                )
+                continue
+            phone = {"type": kinds[type_id], "number": number.strip()}
+            slot = _phone_slot(parent, current, fields.get("phonenumberid"))
+            if slot is not None and slot < len(phones):
+                phones[slot] = phone
+            else:
+                phones.append(phone)
+        return phones
+
     # -- rendering ------------------------------------------------------------
 
     def render(self, model: str, entity: Entity, embeds: Embeds | None = None) -> Record:
@@ -501,10 +663,14 @@ class RentManagerRenderer(Renderer):
             **_stamps(e),
         }
         if "Addresses" in embeds:
+            written = self._addresses.get(("residents", e["id"]))
             unit = self.world.get("units", e["unit_id"]) if e["unit_id"] else None
-            record["Addresses"] = (
-                [_address("Tenant", e["id"], unit, unit["address_1"])] if unit else []
-            )
+            if written is not None:
+                record["Addresses"] = [_address("Tenant", e["id"], written, written["address_1"])]
+            else:
+                record["Addresses"] = (
+                    [_address("Tenant", e["id"], unit, unit["address_1"])] if unit else []
+                )
         if "PhoneNumbers" in embeds:
             record["PhoneNumbers"] = _phones("Tenant", e["id"], _world_phones(e))
         contact = embeds.get("PrimaryContact")
@@ -668,6 +834,73 @@ def _address(parent_type: str, parent_id: int, place: Entity, street: str | None
         "ParentID": parent_id,
         "ParentType": parent_type,
     }
+
+
+def _phone_slot(parent_type: str, current: Entity | None, phone_id: Any) -> int | None:
+    """Which of ``current``'s phones ``phone_id`` (as :func:`_phones` renders ids) names."""
+    if current is None or isinstance(phone_id, bool) or not isinstance(phone_id, int):
+        return None
+    owner, slot = divmod(phone_id, 10)
+    if owner != _PARENT_CODE[parent_type] * 10_000_000 + current["id"]:
+        return None
+    return slot
+
+
+def _saved_address(raw: Any, problem: Callable[[str, str], None]) -> dict[str, Any] | None:
+    """The primary address a save carries, as world keys (street, city, state, zip)."""
+    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
+        problem("Addresses", "The Addresses field must be an array of addresses.")
+        return None
+    if not raw:
+        return None
+    chosen = next((a for a in raw if a.get("IsPrimary")), raw[0])
+    fields = {str(k).lower(): v for k, v in chosen.items()}
+    out: dict[str, Any] = {}
+    for key, name, world in (
+        ("street", "Street", "address_1"),
+        ("city", "City", "city"),
+        ("state", "State", "state"),
+        ("postalcode", "PostalCode", "zip"),
+    ):
+        if key in fields:
+            value = fields[key]
+            if value is not None and not isinstance(value, str):
+                problem(f"Addresses.{name}", f"The {name} field must be text.")
+                continue
+            out[world] = (value or "").strip() or None
+    return out
+
+
+def _saved_contact(
+    resource: _Resource, raw: Any, problem: Callable[[str, str], None]
+) -> dict[str, Any]:
+    """The primary contact's e-mail (and a tenant's birth date) as world keys."""
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        problem("Contacts", "The Contacts field must be an array of contacts.")
+        return {}
+    if not raw:
+        return {}
+    chosen = next((c for c in raw if c.get("IsPrimary")), raw[0])
+    fields = {str(k).lower(): v for k, v in chosen.items()}
+    out: dict[str, Any] = {}
+    if "email" in fields:
+        email = fields["email"]
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            problem("Contacts.Email", f"'{email}' is not a valid e-mail address.")
+        else:
+            out["email"] = (email or "").strip() or None
+    if "dateofbirth" in fields and resource.model == "residents":
+        born = fields["dateofbirth"]
+        moment = _parse_datetime(born) if isinstance(born, str) else None
+        if born is not None and moment is None:
+            problem("Contacts.DateOfBirth", f"'{born}' is not a valid date.")
+        else:
+            out["date_of_birth"] = (
+                datetime.fromtimestamp(moment, UTC).date().isoformat()
+                if moment is not None
+                else None
+            )
+    return out
 
 
 # -- query parsing ------------------------------------------------------------

@@ -30,6 +30,8 @@ Both of ResMan's generations are served over one
 
 Decisions taken where ResMan's documents are not public (UNCONFIRMED):
 
+- The classic API answers failures in the format asked for (JSON with
+  ``Accept: application/json``, XML otherwise), like its data.
 - The classic API reports a failed call in its body with HTTP 200
   (``"Status": "Failed"``, ``"ErrorDescription"``), refused credentials
   included; only rate limiting (429) and internal errors (500) change the
@@ -49,6 +51,25 @@ the entity id, so a seed always serves the same ids. Money is a JSON number
 in dollars; dates are ``YYYY-MM-DD``; ``lastModified`` is UTC
 ``YYYY-MM-DDTHH:MM:SSZ``.
 
+Writes: ``POST /MITS/PostLeadManagement4_0`` (classic: form fields as above
+plus ``Xml``, a MITS Lead Management 4.0 document with one ``Prospect``)
+creates a guest card, or updates the prospect its customer's
+``Identification[@IDType=ProspectID]`` names (a ``PersonID`` must be the
+main person's). Its first customer gives ``Name`` (first and last name
+required), ``Email``, ``Phone[@PhoneType]`` (home, cell, office, fax,
+other) and ``Address``; ``CustomerPreferences`` the target move-in date,
+desired unit (``Identification[@IDType=UnitID]`` or ``MarketingName``) and
+floor plan (unit type id or name), rent (``DesiredRent@Max``, dollars),
+bedrooms, bathrooms and lease term; each ``Event`` its ``Agent/AgentID``
+(an employee's person id), ``TransactionSource`` (a prospect source of the
+property) and ``Comments`` (the notes). A new guest card needs both an
+agent and a source. Refusals are classic failures (``Status: Failed``
+with an ``ErrorDescription`` such as ``Transaction Source could not be
+found.``, ResMan's words for an unknown source); the success answer names
+the prospect under ``Response.LeadManagement.Prospects.Prospect[]
+.Customers.Customer[].Identification[]`` (JSON, or XML with attributes).
+``/Prospects`` also takes ``prospectId`` and ``personId``.
+
 Besides the vendor-neutral control plane (see :mod:`syncd.sim.server`),
 ``GET /_sim/resman/requests`` lists every request that reached
 authentication with the property it named (``DELETE`` clears it), so a
@@ -62,12 +83,14 @@ import binascii
 import email.utils
 import math
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -108,7 +131,7 @@ _PROSPECT_STATUSES = {
     "LOST": "Lost",
     "CONVERTED": "Resident",
 }
-_PHONE_TYPES = {"MOBILE": "Mobile", "HOME": "Home", "WORK": "Work"}
+_PHONE_TYPES = {"MOBILE": "Mobile", "HOME": "Home", "WORK": "Work", "FAX": "Fax", "OTHER": "Other"}
 _CLASSIC_PHONES = {"MOBILE": "MobilePhone", "HOME": "HomePhone", "WORK": "WorkPhone"}
 _TIME_ZONES = {
     "TN": "America/Chicago",
@@ -143,6 +166,8 @@ class _Call:
 
     classic: bool
     method: str = ""
+    #: The client accepts JSON (else a classic answer, failures included, is XML).
+    json: bool = True
 
 
 # Set by authenticate() for the request in hand: the server base words the
@@ -233,6 +258,8 @@ class ResManRenderer(Renderer):
         self._guids: dict[tuple[str, object], str] = {}
         # GUID -> world id of the live properties, for the version of the world it was made from.
         self._property_ids: tuple[int, dict[str, int]] = (-1, {})
+        # model -> (world version, GUID -> world id), for the ids writes name.
+        self._world_ids: dict[str, tuple[int, dict[str, int]]] = {}
 
     @classmethod
     def default_credentials(cls, seed: int) -> dict[str, str]:
@@ -317,6 +344,7 @@ class ResManRenderer(Renderer):
             "/Leasing/GetCurrentResidents",
             self._classic(sim, "residents", "Residents", "Resident", self._resident),
         )
+        yield "POST", "/MITS/PostLeadManagement4_0", self._lead_management(sim)
         yield "GET", "/Properties", self._partners(sim, "properties", "properties")
         yield "GET", "/UnitTypes", self._partners(sim, "floor_plans", "unitTypes")
         yield "GET", "/Units/Availability", self._partners(sim, "units", "units")
@@ -330,7 +358,8 @@ class ResManRenderer(Renderer):
         """Classic: the form's credentials; Partners API: Basic auth and ``ResMan-Account-Id``."""
         if request.method == "POST":
             method = request.path.rsplit("/", 1)[-1]
-            _CALL.set(_Call(classic=True, method=method))
+            accepts_json = "json" in request.headers.get("Accept", "").lower()
+            _CALL.set(_Call(classic=True, method=method, json=accepts_json))
             form = await _form(request)
             self._note(request, "classic", form.get("propertyid"))
             return self._classic_client(form, method)
@@ -412,6 +441,14 @@ class ResManRenderer(Renderer):
                 "AccountID": self.credentials["account_id"],
                 "ErrorDescription": error.message,
             }
+            if call is not None and not call.json:
+                return web.Response(
+                    status=status,
+                    text='<?xml version="1.0" encoding="utf-8"?>' + _to_xml("ResMan", body, {}),
+                    content_type="application/xml",
+                    charset="utf-8",
+                    headers=headers,
+                )
             return json_response(body, status=status, headers=headers)
         extra = dict(headers or {})
         if error.status == 401:
@@ -517,11 +554,30 @@ class ResManRenderer(Renderer):
             history = _flag(query, "includeleasehistory", "includeLeaseHistory")
             sim.drift(request, model)
             entities = self.world.select(model, property_id=pid, updated_since=since)
+            if model == "leads":
+                entities = self._prospect_filters(query, entities)
             render = self._renderer_of(model, history=history)
             records, _ = sim.page(request, model, entities, 0, None, render)
             return json_response({list_key: records})
 
         return handler
+
+    def _prospect_filters(self, query: Mapping[str, str], entities: list[Entity]) -> list[Entity]:
+        """``prospectId`` and ``personId`` narrow ``/Prospects`` to one prospect."""
+        for key, name, kind in (
+            ("prospectid", "prospectId", "leads"),
+            ("personid", "personId", "prospect_people"),
+        ):
+            raw = query.get(key)
+            if raw is None or not raw.strip():
+                continue
+            if not _GUID.fullmatch(raw.strip()):
+                raise SimError(
+                    400, f"The value '{raw}' is not valid for {name}.", code="BadRequest"
+                )
+            wanted = str(uuid.UUID(raw.strip()))
+            entities = [e for e in entities if self.guid(kind, e["id"]) == wanted]
+        return entities
 
     def _property_param(self, raw: str | None) -> int:
         if raw is None or not raw.strip():
@@ -553,6 +609,244 @@ class ResManRenderer(Renderer):
     async def _log_clear(self, request: web.Request) -> web.Response:
         self.request_log.clear()
         return control_json({"requests": []})
+
+    # -- writes: MITS lead management --------------------------------------------
+
+    def world_id(self, model: str, guid: str | None) -> int | None:
+        """The world id of the live ``model`` entity whose GUID is ``guid`` (None: none)."""
+        if guid is None:
+            return None
+        try:
+            wanted = str(uuid.UUID(guid.strip()))
+        except ValueError:
+            return None
+        version, index = self._world_ids.get(model, (-1, {}))
+        if version != self.world.version(model):
+            index = {self.x_id(model, i): i for i in self.world.live_ids(model)}
+            self._world_ids[model] = (self.world.version(model), index)
+        return index.get(wanted)
+
+    def _lead_management(self, sim: Simulator) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            method = request.path.rsplit("/", 1)[-1]
+            form = await _form(request)
+            pid = self._classic_property(form, method)
+            raw = form.get("xml")
+            if raw is None or not raw.strip():
+                raise _ClassicError(400, "Xml is required.", method)
+            prospect = _parse_lead_management(raw, method)
+            lead = self._save_prospect(prospect, pid, method)
+            body = {
+                "MethodName": method,
+                "Status": "Success",
+                "AccountID": self.credentials["account_id"],
+                "PropertyID": self.x_id("properties", pid),
+                "Response": {"LeadManagement": {"Prospects": {"Prospect": [
+                    self._saved_prospect(lead)
+                ]}}},
+            }  # fmt: skip
+            if "json" in request.headers.get("Accept", "").lower():
+                return json_response(body)
+            return web.Response(
+                text='<?xml version="1.0" encoding="utf-8"?>' + _lead_answer_xml(body),
+                content_type="application/xml",
+                charset="utf-8",
+            )
+
+        return handler
+
+    def _classic_property(self, form: Mapping[str, str], method: str) -> int:
+        raw = form.get("propertyid")
+        if not raw:
+            raise _ClassicError(400, "PropertyID is required.", method)
+        if not _GUID.fullmatch(raw.strip()):
+            raise _ClassicError(400, f"PropertyID '{raw}' is not a valid GUID.", method)
+        pid = self.property_of(raw)
+        if pid is None:
+            raise _ClassicError(
+                404,
+                f"Property {raw} was not found for AccountID {self.credentials['account_id']}.",
+                method,
+            )
+        return pid
+
+    def _saved_prospect(self, lead: Entity) -> Record:
+        """The answer's prospect: the customer's identifications, as ResMan returns them."""
+        return {
+            "Customers": {
+                "Customer": [
+                    {
+                        "Type": "prospect",
+                        "Identification": [
+                            {
+                                "IDType": "ProspectID",
+                                "IDValue": self.x_id("leads", lead["id"]),
+                                "OrganizationName": "ResMan",
+                            },
+                            {
+                                "IDType": "PersonID",
+                                "IDValue": self.guid("prospect_people", lead["id"]),
+                                "OrganizationName": "ResMan",
+                            },
+                        ],
+                        "Name": {"FirstName": lead["first_name"], "LastName": lead["last_name"]},
+                    }
+                ]
+            },
+        }
+
+    def _save_prospect(self, prospect: ET.Element, pid: int, method: str) -> Entity:
+        """Validate one ``Prospect`` as ResMan does and store it; the lead as it is now."""
+
+        def fail(message: str) -> _ClassicError:
+            return _ClassicError(400, message, method)
+
+        customers = _children(_child(prospect, "Customers"), "Customer")
+        if not customers:
+            raise fail("A prospect needs at least one Customer.")
+        customer = customers[0]
+        kind = (customer.get("Type") or "").strip().lower()
+        if kind not in ("prospect", "lost"):
+            raise fail(f"Customer Type '{customer.get('Type')}' is not supported.")
+        ids = {
+            (i.get("IDType") or "").strip().lower(): (i.get("IDValue") or "").strip()
+            for i in _children(customer, "Identification")
+        }
+        existing: Entity | None = None
+        if ids.get("prospectid"):
+            lead_id = self.world_id("leads", ids["prospectid"])
+            existing = self.world.get("leads", lead_id) if lead_id is not None else None
+            if existing is None or existing["property_id"] != pid:
+                raise fail(f"Prospect {ids['prospectid']} could not be found.")
+            person = ids.get("personid")
+            if person and person.lower() != self.guid("prospect_people", existing["id"]):
+                raise fail(f"Person {person} could not be found on prospect {ids['prospectid']}.")
+        values: dict[str, Any] = {}
+        name = _child(customer, "Name")
+        first, last = _text_of(name, "FirstName"), _text_of(name, "LastName")
+        if not first:
+            raise fail("Customer FirstName is required.")
+        if not last:
+            raise fail("Customer LastName is required.")
+        values.update(first_name=first, last_name=last)
+        if kind == "lost":
+            values["status"] = "LOST"
+        email = _text_of(customer, "Email")
+        if email is not None:
+            if "@" not in email:
+                raise fail(f"Email '{email}' is not a valid email address.")
+            values["email"] = email
+        phones = []
+        for phone in _children(customer, "Phone"):
+            number = _text_of(phone, "PhoneNumber")
+            word = (phone.get("PhoneType") or phone.get("Type") or "home").strip().lower()
+            if word not in _MITS_PHONE_TYPES:
+                raise fail(f"PhoneType '{word}' is not valid.")
+            if number:
+                phones.append({"type": _MITS_PHONE_TYPES[word], "number": number})
+        if phones:
+            kept = list(existing["phones"]) if existing is not None else []
+            values["phones"] = phones + kept[len(phones) :]
+        address = _child(customer, "Address")
+        if address is not None:
+            for tag, key in _ADDRESS_TAGS:
+                text = _text_of(address, tag)
+                if text is not None:
+                    values[key] = text
+        values.update(self._preferences(_child(prospect, "CustomerPreferences"), pid, fail))
+        values.update(self._events(_children(_child(prospect, "Events"), "Event"), pid, fail))
+        now = int(time.time())
+        if existing is not None:
+            return self.world.update("leads", existing["id"], values, now=now)
+        if values.get("lead_source_id") is None:
+            raise fail("A first contact Event with a TransactionSource is required.")
+        if values.get("employee_id") is None:
+            raise fail("A first contact Event with an Agent is required.")
+        values["property_id"] = pid
+        return self.world.insert("leads", values, now=now)
+
+    def _preferences(
+        self, preferences: ET.Element | None, pid: int, fail: Callable[[str], _ClassicError]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if preferences is None:
+            return values
+        move_in = _text_of(preferences, "TargetMoveInDate")
+        if move_in is not None:
+            try:
+                values["target_move_in_date"] = date.fromisoformat(move_in[:10]).isoformat()
+            except ValueError:
+                raise fail(f"TargetMoveInDate '{move_in}' is not a valid date.") from None
+        plan = _text_of(preferences, "DesiredFloorplan")
+        if plan is not None:
+            plans = self.world.select("floor_plans", property_id=pid)
+            by_guid = self.world_id("floor_plans", plan)
+            match = [p for p in plans if p["id"] == by_guid or p["name"].lower() == plan.lower()]
+            if not match:
+                raise fail(f"Floorplan {plan} could not be found.")
+            values["floor_plan_id"] = match[0]["id"]
+        unit = _child(preferences, "DesiredUnit")
+        if unit is not None:
+            ident = _child(unit, "Identification")
+            guid = ident.get("IDValue") if ident is not None else None
+            wanted = _text_of(unit, "MarketingName")
+            units = self.world.select("units", property_id=pid)
+            by_guid = self.world_id("units", guid)
+            match = [u for u in units if u["id"] == by_guid or (wanted and u["number"] == wanted)]
+            if not match:
+                raise fail(f"Unit {guid or wanted} could not be found.")
+            values["unit_id"] = match[0]["id"]
+        rent = _child(preferences, "DesiredRent")
+        if rent is not None:
+            amount = rent.get("Max") or rent.get("Exact")
+            dollars = _decimal(amount)
+            if dollars is None:
+                raise fail(f"DesiredRent '{amount}' is not a valid amount.")
+            values["desired_max_rent_cents"] = round(dollars * 100)
+        for tag, key in (
+            ("DesiredNumBedrooms", "desired_bedrooms"),
+            ("DesiredNumBathrooms", "desired_bathrooms"),
+        ):
+            element = _child(preferences, tag)
+            if element is not None:
+                raw = element.get("Exact") or element.get("Max") or element.get("Min")
+                number = _decimal(raw)
+                if number is None:
+                    raise fail(f"{tag} '{raw}' is not a valid number.")
+                values[key] = int(number) if number.is_integer() else number
+        term = _text_of(preferences, "DesiredLeaseTerms")
+        if term is not None:
+            months = _decimal(term)
+            if months is None or not months.is_integer():
+                raise fail(f"DesiredLeaseTerms '{term}' is not a whole number of months.")
+            values["desired_lease_term_months"] = int(months)
+        return values
+
+    def _events(
+        self, events: list[ET.Element], pid: int, fail: Callable[[str], _ClassicError]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for event in events:
+            if not (event.get("EventType") or "").strip():
+                raise fail("Event EventType is required.")
+            agent = _child(_child(event, "Agent"), "AgentID")
+            if agent is not None:
+                agent_guid = agent.get("IDValue") or (agent.text or "").strip()
+                employee = self.world_id("employees", agent_guid)
+                if employee is None:
+                    raise fail(f"Agent {agent_guid} could not be found.")
+                values["employee_id"] = employee
+            source = _text_of(event, "TransactionSource")
+            if source is not None:
+                source_id = self.world_id("lead_sources", source)
+                found = self.world.get("lead_sources", source_id) if source_id else None
+                if found is None or found["property_id"] != pid:
+                    raise fail("Transaction Source could not be found.")
+                values["lead_source_id"] = source_id
+            comments = _text_of(event, "Comments")
+            if comments is not None:
+                values["notes"] = comments
+        return values
 
     # -- records: Partners API ---------------------------------------------------
 
@@ -892,3 +1186,93 @@ def _flag(query: Mapping[str, str], key: str, name: str) -> bool:
     if folded in _FALSE:
         return False
     raise SimError(400, f"The value '{raw}' is not valid for {name}.", code="BadRequest")
+
+
+#: MITS phone types, by the world's.
+_MITS_PHONE_TYPES = {
+    "home": "HOME",
+    "cell": "MOBILE",
+    "mobile": "MOBILE",
+    "office": "WORK",
+    "work": "WORK",
+    "fax": "FAX",
+    "other": "OTHER",
+}
+_ADDRESS_TAGS = (
+    ("AddressLine1", "address_1"),
+    ("AddressLine2", "address_2"),
+    ("City", "city"),
+    ("State", "state"),
+    ("PostalCode", "zip"),
+)
+
+
+def _parse_lead_management(raw: str, method: str) -> ET.Element:
+    """The one ``Prospect`` of a MITS Lead Management document; a Failed answer if unreadable."""
+    if "<!doctype" in raw.lower() or "<!entity" in raw.lower():
+        # Entities are never needed by MITS and are how XML bombs work.
+        raise _ClassicError(400, "The Xml may not declare a DOCTYPE or entities.", method)
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as error:
+        raise _ClassicError(400, f"The Xml could not be read: {error}.", method) from None
+    if _local(root.tag) != "leadmanagement":
+        raise _ClassicError(400, "The Xml root must be LeadManagement.", method)
+    prospects = _children(_child(root, "Prospects"), "Prospect")
+    if len(prospects) != 1:
+        raise _ClassicError(400, "The Xml must hold exactly one Prospect.", method)
+    return prospects[0]
+
+
+def _local(tag: str) -> str:
+    """An element's name without namespace, folded (tags are matched case-insensitively)."""
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _children(parent: ET.Element | None, tag: str) -> list[ET.Element]:
+    if parent is None:
+        return []
+    wanted = tag.lower()
+    return [c for c in parent if _local(c.tag) == wanted]
+
+
+def _child(parent: ET.Element | None, tag: str) -> ET.Element | None:
+    found = _children(parent, tag)
+    return found[0] if found else None
+
+
+def _text_of(parent: ET.Element | None, tag: str) -> str | None:
+    element = _child(parent, tag)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
+
+
+def _decimal(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        number = float(raw.strip().lstrip("$").replace(",", ""))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _lead_answer_xml(body: Mapping[str, Any]) -> str:
+    """A PostLeadManagement4_0 answer as XML: identifications as attributes, as MITS has them."""
+    root = ET.Element("ResMan")
+    for key in ("MethodName", "Status", "AccountID", "PropertyID"):
+        ET.SubElement(root, key).text = str(body[key])
+    management = ET.SubElement(ET.SubElement(root, "Response"), "LeadManagement")
+    prospects = ET.SubElement(management, "Prospects")
+    for prospect in body["Response"]["LeadManagement"]["Prospects"]["Prospect"]:
+        element = ET.SubElement(prospects, "Prospect")
+        customers = ET.SubElement(element, "Customers")
+        for customer in prospect["Customers"]["Customer"]:
+            item = ET.SubElement(customers, "Customer", {"Type": customer["Type"]})
+            for ident in customer["Identification"]:
+                ET.SubElement(item, "Identification", {k: str(v) for k, v in ident.items()})
+            name = ET.SubElement(item, "Name")
+            for key, value in customer["Name"].items():
+                ET.SubElement(name, key).text = str(value)
+    return ET.tostring(root, encoding="unicode")

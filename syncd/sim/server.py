@@ -445,7 +445,7 @@ class Simulator:
         request[CLIENT_KEY] = client
         if not self.limiter.allow(client):
             return self.renderer.error(self.renderer.throttled(None)), True
-        fault = self.faults.take(request.path)
+        fault = self.faults.take(request.path, request.method)
         if fault is not None:
             if fault.kind is FaultKind.RATE_LIMITED:
                 headers = {}
@@ -460,6 +460,12 @@ class Simulator:
                 await asyncio.sleep(fault.delay)
             request[FAULT_KEY] = fault
         response = await handler(request)
+        if fault is not None and fault.kind is FaultKind.LOST:
+            # Carried out (a write is committed), but the answer never arrives.
+            await asyncio.sleep(fault.delay)
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("the simulator dropped the answer (lost fault)")
         if (
             fault is not None
             and fault.kind is FaultKind.TRUNCATE

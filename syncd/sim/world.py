@@ -71,8 +71,9 @@ ENTITY_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "lead_sources": ("id", "property_id", "name", "created", "updated"),
     "leads": (
         "id", "property_id", "unit_id", "floor_plan_id", "lead_source_id", "employee_id",
-        "first_name", "last_name", "email", "phones", "address_1", "city", "state", "zip",
-        "status", "target_move_in_date", "desired_bedrooms", "desired_max_rent_cents",
+        "first_name", "last_name", "email", "phones", "address_1", "address_2", "city",
+        "state", "zip", "status", "target_move_in_date", "desired_bedrooms",
+        "desired_bathrooms", "desired_max_rent_cents", "desired_lease_term_months",
         "notes", "first_contact", "created", "updated",
     ),
     "employees": (
@@ -89,6 +90,12 @@ LEAD_STATUSES: Final = ("NEW", "CONTACTED", "TOURED", "APPLIED", "LOST", "CONVER
 PROPERTY_TYPES: Final = ("MULTI_FAMILY", "SINGLE_FAMILY", "STUDENT", "SENIOR", "CONDO")
 #: Phone types of the world.
 PHONE_TYPES: Final = ("MOBILE", "HOME", "WORK")
+
+#: What a PMS sets itself on an entity a client creates.
+_WRITE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
+    "leads": {"status": "NEW"},
+    "residents": {"status": "CURRENT"},
+}
 
 _M64 = (1 << 64) - 1
 _MODEL_SALT: Final = {m: i + 1 for i, m in enumerate(WORLD_MODELS)}
@@ -188,6 +195,9 @@ class _Overlay:
     created: dict[int, int] = field(default_factory=dict)  # id -> creation time
     deleted: set[int] = field(default_factory=set)
     next_id: int = 0
+    # Field values written by a client (a PMS's create or update endpoint):
+    # id -> (values, time written); they win over generated ones.
+    written: dict[int, tuple[dict[str, Any], int]] = field(default_factory=dict)
 
 
 class World:
@@ -269,6 +279,11 @@ class World:
         revision = overlay.revisions.get(entity_id)
         if revision is not None:
             _revise(model, entity, *revision)
+        written = overlay.written.get(entity_id)
+        if entity is not None and written is not None:
+            values, at = written
+            entity.update(values)
+            entity["updated"] = max(entity["updated"], at)
         return entity
 
     def all(self, model: str) -> list[Entity]:
@@ -362,6 +377,63 @@ class World:
             created.append(entity_id)
         self._versions[model] += 1
         return {"created": created, "updated": sorted(touched), "deleted": sorted(doomed)}
+
+    def insert(self, model: str, values: Mapping[str, Any], *, now: int) -> Entity:
+        """Create one entity of ``model`` with ``values`` (a client's write); the new entity.
+
+        Keys not given are empty (None, or no phones and residents), except
+        what a PMS sets itself: a new lead's status (NEW) and first contact
+        (the day written), a new resident's status (CURRENT). ``id``,
+        ``created`` and ``updated`` are the world's. Unknown keys raise
+        KeyError: a renderer maps its vendor's fields to world keys first.
+        """
+        overlay = self._overlay(model)
+        fields: dict[str, Any] = dict.fromkeys(ENTITY_KEYS[model])
+        fields.update({k: [] for k in ("phones", "resident_ids") if k in fields})
+        fields.update(_WRITE_DEFAULTS.get(model, {}))
+        if "first_contact" in fields:
+            fields["first_contact"] = _day(date(1970, 1, 1) + timedelta(seconds=now))
+        fields.update(self._written_fields(model, values))
+        fields = {k: v for k, v in fields.items() if k not in ("id", "created", "updated")}
+        entity_id = overlay.next_id
+        overlay.next_id += 1
+        overlay.created[entity_id] = now
+        overlay.written[entity_id] = (fields, now)
+        self._versions[model] += 1
+        entity = self._build(model, entity_id)
+        assert entity is not None  # just created
+        return entity
+
+    def update(self, model: str, entity_id: int, values: Mapping[str, Any], *, now: int) -> Entity:
+        """Change the given keys of one live entity (a client's write); the entity as it is now.
+
+        Raises KeyError if the entity does not exist or a key is unknown.
+        """
+        if not self.exists(model, entity_id):
+            raise KeyError(f"no {model} entity {entity_id}")
+        overlay = self._overlay(model)
+        fields = self._written_fields(model, values)
+        before, _ = overlay.written.get(entity_id, ({}, 0))
+        overlay.written[entity_id] = ({**before, **fields}, now)
+        self._versions[model] += 1
+        entity = self._build(model, entity_id)
+        assert entity is not None  # exists
+        return entity
+
+    def delete(self, model: str, entity_id: int) -> None:
+        """Remove one entity, as someone deleting it in the PMS; KeyError if it does not exist."""
+        if not self.exists(model, entity_id):
+            raise KeyError(f"no {model} entity {entity_id}")
+        self._overlay(model).deleted.add(entity_id)
+        self._versions[model] += 1
+
+    @staticmethod
+    def _written_fields(model: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        keys = ENTITY_KEYS[model]
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise KeyError(f"{model} entities have no {', '.join(unknown)}")
+        return {k: v for k, v in values.items() if k not in ("id", "created", "updated")}
 
     def _overlay(self, model: str) -> _Overlay:
         try:
@@ -611,13 +683,16 @@ class World:
             "email": f"{first.lower()}{lid}@inbox.example",
             "phones": self._phones(h >> 2, area),
             "address_1": f"{(h >> 17) % 900 + 10} {_STREETS[(h >> 27) % 20]} Ave",
+            "address_2": None,
             "city": city,
             "state": state,
             "zip": zip_code,
             "status": LEAD_STATUSES[(h >> 33) % len(LEAD_STATUSES)],
             "target_move_in_date": _day(contact + timedelta(days=30 + h % 60)),
             "desired_bedrooms": (h >> 38) % 3,
+            "desired_bathrooms": None,
             "desired_max_rent_cents": 120_000 + (h >> 41) % 20 * 5_000,
+            "desired_lease_term_months": None,
             "notes": "Prefers a quiet unit." if (h >> 45) % 4 == 0 else None,
             "first_contact": _day(contact),
         }

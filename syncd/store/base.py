@@ -38,12 +38,18 @@ from syncd.domain import (
 
 @dataclass(frozen=True, slots=True)
 class PageProgress:
-    """The checkpoint to save with a page: resume after ``cursor`` in ``window``."""
+    """The checkpoint to save with a page: resume after ``cursor`` in ``window``.
+
+    ``checkpoint`` False stores the page within its run without touching the
+    model's checkpoint (records read back one by one after a write, outside
+    any listing).
+    """
 
     cursor: str | None
     run_id: str
     mode: SyncMode
     window: FetchWindow
+    checkpoint: bool = True
 
 
 #: A RUNNING run silent this long belonged to a process that died.

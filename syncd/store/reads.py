@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import TypeEngine
 
-from syncd.domain import SYNCED_STATUSES, RunStatus
+from syncd.domain import READ_BACK_TRIGGER, SYNCED_STATUSES, RunStatus
 from syncd.models import COMMON_COLUMNS, LINK_COLUMNS, MODELS
 from syncd.store.engine import translate_errors
 from syncd.store.tables import MODEL_TABLES, change_events, residents_to_leases, sync_runs
@@ -312,11 +312,13 @@ class SqlRecordReader:
             runs.c.model == model,
             runs.c.status == _RUNNING,
             runs.c.heartbeat_at >= live_since,
+            runs.c.trigger != READ_BACK_TRIGGER,
         )
         finished = and_(
             done.c.integration_id == runs.c.integration_id,
             done.c.model == model,
             done.c.status.in_(_SYNCED),
+            done.c.trigger != READ_BACK_TRIGGER,
         )
         if integration_id is None:
             first = exists().where(running, ~exists().where(finished).correlate(runs))
@@ -326,6 +328,7 @@ class SqlRecordReader:
             done.c.integration_id == integration_id,
             done.c.model == model,
             done.c.status.in_(_SYNCED),
+            done.c.trigger != READ_BACK_TRIGGER,
         )
         query = select(synced, exists().where(running, runs.c.integration_id == integration_id))
         was, now = (await conn.execute(query)).one()

@@ -232,19 +232,20 @@ class SqlRecords(SqlRepository, Records):
                     quarantined=c.quarantined + len(quarantined),
                 )
             )
-            await self._save_checkpoint(
-                conn,
-                iid,
-                model,
-                {
-                    "cursor": progress.cursor,
-                    "cursor_run_id": progress.run_id,
-                    "cursor_mode": progress.mode.value,
-                    "window_since": progress.window.since,
-                    "window_until": progress.window.until,
-                    "updated_at": now,
-                },
-            )
+            if progress.checkpoint:
+                await self._save_checkpoint(
+                    conn,
+                    iid,
+                    model,
+                    {
+                        "cursor": progress.cursor,
+                        "cursor_run_id": progress.run_id,
+                        "cursor_mode": progress.mode.value,
+                        "window_since": progress.window.since,
+                        "window_until": progress.window.until,
+                        "updated_at": now,
+                    },
+                )
         return UpsertResult(
             created=created, updated=len(changed) - created, unchanged=len(unchanged)
         )

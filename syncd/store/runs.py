@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from syncd.domain import (
     COUNT_FIELDS,
+    READ_BACK_TRIGGER,
     SYNCED_STATUSES,
     FetchWindow,
     Integration,
@@ -35,6 +36,9 @@ from syncd.store._shared import SqlRepository, utc_now
 from syncd.store.base import DEFAULT_STALE_AFTER, RunLog
 from syncd.store.engine import translate_errors
 from syncd.store.tables import change_events, sync_runs
+
+#: A read-back run (trigger ``write``) silent this long belonged to a worker that died.
+READ_BACK_STALE_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,14 @@ class SqlRunLog(SqlRepository, RunLog):
                 ),
             )
         verdicts = [(silent, "abandoned: its process stopped sending heartbeats")]
+        if model is not None:
+            # A read-back fetches a record or two: silent for a minute, it died
+            # (and must not hold the model's syncs off for the whole stale_after).
+            brief = and_(
+                sync_runs.c.trigger == READ_BACK_TRIGGER,
+                sync_runs.c.heartbeat_at < now - READ_BACK_STALE_AFTER,
+            )
+            verdicts.append((brief, "abandoned: its write worker stopped"))
         if owner is not None:
             verdicts.insert(
                 0, (mine, "abandoned: its own process lost it (e.g. the database connection broke)")
@@ -431,31 +443,13 @@ class SqlRunLog(SqlRepository, RunLog):
     async def _write_events(
         conn: AsyncConnection, events: Sequence[OutboxEvent], now: datetime
     ) -> None:
-        if not events:
-            return
-        await conn.execute(
-            change_events.insert(),
-            [
-                {
-                    "integration_id": e.integration_id,
-                    "integration_vendor": e.vendor,
-                    "model": e.model,
-                    "record_id": e.record_id,
-                    "x_id": e.x_id,
-                    "event_type": e.event_type.value,
-                    "run_id": e.run_id,
-                    "diff": None,
-                    "payload": dict(e.payload),
-                    "created_at": now,
-                }
-                for e in events
-            ],
-        )
+        await insert_events(conn, events, now)
 
     async def has_synced(self, integration_id: str, model: str | None) -> bool:
         query = select(sync_runs.c.id).where(
             sync_runs.c.integration_id == integration_id,
             sync_runs.c.status.in_([s.value for s in SYNCED_STATUSES]),
+            sync_runs.c.trigger != READ_BACK_TRIGGER,
         )
         if model is None:
             query = query.where(sync_runs.c.parent_run_id.is_(None))
@@ -558,3 +552,29 @@ class SqlRunLog(SqlRepository, RunLog):
         async with translate_errors(), self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return self._run(row) if row else None
+
+
+async def insert_events(
+    conn: AsyncConnection, events: Sequence[OutboxEvent], now: datetime
+) -> None:
+    """Add ``events`` to the change outbox within ``conn``'s transaction."""
+    if not events:
+        return
+    await conn.execute(
+        change_events.insert(),
+        [
+            {
+                "integration_id": e.integration_id,
+                "integration_vendor": e.vendor,
+                "model": e.model,
+                "record_id": e.record_id,
+                "x_id": e.x_id,
+                "event_type": e.event_type.value,
+                "run_id": e.run_id,
+                "diff": None,
+                "payload": dict(e.payload),
+                "created_at": now,
+            }
+            for e in events
+        ],
+    )

@@ -421,3 +421,50 @@ data_access_checks = Table(
     # {model: {read|create|update: {status, error_message, checked_at}}}.
     Column("results", JSONType, nullable=False),
 )
+
+# -- write jobs -----------------------------------------------------------------
+
+write_jobs = Table(
+    "write_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("integration_id", String(64), nullable=False),
+    Column("vendor", String(32), nullable=False),
+    Column("model", String(32), nullable=False),
+    Column("operation", String(16), nullable=False),
+    # The record an update changes: its syncd id and its PMS id.
+    Column("record_id", Uuid()),
+    Column("x_id", String(128)),
+    Column("property_x_id", String(128)),
+    # What the client asked for (unified fields, syncd ids), as answered.
+    Column("payload", JSONType, nullable=False),
+    # The same with references as PMS ids: what the connector is handed.
+    Column("pms_payload", JSONType, nullable=False),
+    Column("stripped_fields", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    # A PENDING job is claimable from then on (retries wait for their backoff).
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    # Who carries it out now; a RUNNING job whose lease ran out was lost with
+    # its worker and may be claimed again.
+    Column("lease_owner", String(128)),
+    Column("lease_until", UTCDateTime()),
+    # When a create was first handed to the PMS: a later attempt first looks
+    # for a record made since then, so a lost answer never makes a duplicate.
+    Column("sent_at", UTCDateTime()),
+    Column("errors", JSONType, nullable=False),
+    Column("created_x_id", String(128)),
+    Column("created_record_id", Uuid()),
+    # The client's Idempotency-Key and a digest of its request: the same key
+    # with another request is refused.
+    Column("idempotency_key", String(255), unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("retry_of", String(36)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    # The claim's look-up: due PENDING jobs, and RUNNING ones to take over.
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "integration_id", "created_at"),
+    Index(None, "created_at"),
+)

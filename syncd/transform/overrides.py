@@ -16,12 +16,15 @@ checks) and compiled into the integration's transforms by every sync.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from syncd.domain import Integration
 from syncd.errors import SchemaError
 from syncd.transform.compiler import TransformSet
+from syncd.transform.loader import load_transforms, vendor_dirname
 from syncd.transform.schema import FieldSpec, LoadedSchema, check_model_schema
 
 #: The integration option holding the overrides.
@@ -74,3 +77,13 @@ def with_custom_data(
         schemas[model] = LoadedSchema(schema, f"{loaded.file} + {where}")
     # The maps are already merged with the integration's enum overrides.
     return TransformSet(transforms.vendor, schemas, transforms.enum_maps)
+
+
+def integration_transforms(integration: Integration, transforms_dir: Path | None) -> TransformSet:
+    """The transforms an integration's records go through (its enum maps and custom fields)."""
+    transforms = load_transforms(
+        integration.vendor,
+        directory=transforms_dir / vendor_dirname(integration.vendor) if transforms_dir else None,
+        enum_overrides=integration.options.get("enum_maps"),
+    )
+    return with_custom_data(transforms, custom_data_overrides(integration.options))

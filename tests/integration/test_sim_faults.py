@@ -296,6 +296,7 @@ async def test_control_plane_shows_and_validates_the_new_fields(
         "delta": -2,
         "create": 0,
         "delete": 0,
+        "method": None,
     }
     for bad, field in (
         ({"kind": "empty", "after": "3"}, "after"),
@@ -328,6 +329,7 @@ async def test_control_plane_shows_and_validates_the_new_fields(
             "delta": 0,
             "create": 0,
             "delete": 0,
+            "method": None,
         }
     ]
 

@@ -410,7 +410,7 @@ async def test_a_date_the_pms_cannot_filter_by_is_never_swapped_for_another(
 def test_capabilities() -> None:
     caps = BuildiumConnector.capabilities()
     assert set(caps) == {"properties", "units", "residents", "leases", "leads", "employees"}
-    assert caps["leads"] == {Capability.READ, Capability.CREATE}
+    assert caps["leads"] == {Capability.READ, Capability.CREATE, Capability.UPDATE}
     assert caps["units"] == {Capability.READ}
 
 

@@ -23,6 +23,7 @@ def test_defaults_and_json_round_trip() -> None:
         "delta": 0,
         "create": 0,
         "delete": 0,
+        "method": None,
     }
     for data in (
         {"kind": "empty", "after": 19, "path": "/v1/rentals/units"},

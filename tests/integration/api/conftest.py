@@ -30,6 +30,8 @@ from syncd.store.keys import KeyScope, SqlKeyStore
 from syncd.store.sql import SqlStore
 from syncd.store.webhooks import SqlWebhookStore
 
+from .helpers import Receiver
+
 
 @dataclass
 class Api:
@@ -131,3 +133,12 @@ async def serving_api(
         background.stop()
         await background_task
         await store.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A running webhook receiver (give it secrets to accept)."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()

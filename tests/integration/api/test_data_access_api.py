@@ -54,10 +54,11 @@ async def test_before_any_check_everything_is_untested(api: Api, sim: BuildiumSi
     assert set(body["models"]) == MODELS
     for model, access in body["models"].items():
         assert access["read"] == {"status": "UNTESTED", "error_message": None, "checked_at": None}
-        # Buildium creates leads (applicants) and updates nothing.
+        # Buildium creates and updates leads (applicants) and updates residents (tenants).
         create = "UNTESTED" if model == "leads" else "UNSUPPORTED"
+        update = "UNTESTED" if model in ("leads", "residents") else "UNSUPPORTED"
         assert access["create"]["status"] == create
-        assert access["update"]["status"] == "UNSUPPORTED"
+        assert access["update"]["status"] == update
     assert sim.stats_snapshot()["requests"] == 0
 
 

@@ -117,6 +117,16 @@ class SyncActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordIdentity:
+    """Whose a cached record is and what the PMS calls it."""
+
+    integration_id: str
+    x_id: str
+    x_property_id: str | None
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which change events a feed reader wants (None: any)."""
 
@@ -216,6 +226,29 @@ class SqlRecordReader:
             row = dict(zip(names, found, strict=True))
             links = await self._links(conn, model, (row,))
         return row, links.get(row["id"], ())
+
+    async def identities(
+        self, wanted: Sequence[tuple[str, uuid.UUID]]
+    ) -> dict[tuple[str, uuid.UUID], RecordIdentity]:
+        """Who each (model, id) is: its integration, PMS id and property; absent if none.
+
+        One connection, one small query per model: what a write needs to
+        check and translate its references.
+        """
+        by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
+        for model, record_id in wanted:
+            by_model[model].append(record_id)
+        found: dict[tuple[str, uuid.UUID], RecordIdentity] = {}
+        async with translate_errors(), self.engine.connect() as conn:
+            for model, ids in by_model.items():
+                t = MODEL_TABLES[model]
+                query = select(
+                    t.c.id, t.c.integration_id, t.c.x_id, t.c.x_property_id, t.c.deleted_at
+                ).where(t.c.id.in_(ids))
+                for rid, iid, x_id, x_property_id, deleted_at in await conn.execute(query):
+                    key = (model, uuid.UUID(str(rid)))
+                    found[key] = RecordIdentity(iid, x_id, x_property_id, deleted_at is not None)
+        return found
 
     @staticmethod
     def _where(table: Table, query: RecordQuery) -> list[ColumnElement[bool]]:

@@ -109,7 +109,10 @@ class WriteFilter:
 
 
 def _job(row: Any) -> WriteJob:
-    m = row._mapping
+    return _job_of(row._mapping)
+
+
+def _job_of(m: Mapping[str, Any]) -> WriteJob:
     return WriteJob(
         id=m["id"],
         integration_id=m["integration_id"],
@@ -125,18 +128,18 @@ def _job(row: Any) -> WriteJob:
         request_hash=m["request_hash"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
-        record_id=m["record_id"],
-        x_id=m["x_id"],
-        property_x_id=m["property_x_id"],
-        lease_owner=m["lease_owner"],
-        lease_until=m["lease_until"],
-        sent_at=m["sent_at"],
+        record_id=m.get("record_id"),
+        x_id=m.get("x_id"),
+        property_x_id=m.get("property_x_id"),
+        lease_owner=m.get("lease_owner"),
+        lease_until=m.get("lease_until"),
+        sent_at=m.get("sent_at"),
         errors=tuple(m["errors"]),
-        created_x_id=m["created_x_id"],
-        created_record_id=m["created_record_id"],
-        idempotency_key=m["idempotency_key"],
-        retry_of=m["retry_of"],
-        finished_at=m["finished_at"],
+        created_x_id=m.get("created_x_id"),
+        created_record_id=m.get("created_record_id"),
+        idempotency_key=m.get("idempotency_key"),
+        retry_of=m.get("retry_of"),
+        finished_at=m.get("finished_at"),
     )
 
 
@@ -193,9 +196,7 @@ class SqlWriteJobs:
             earlier = await self.by_key(new.idempotency_key)
             if earlier is not None:
                 return earlier, False
-        job = await self.get(job_id)
-        assert job is not None  # just committed
-        return job, True
+        return _job_of(row), True
 
     async def get(self, job_id: str) -> WriteJob | None:
         """One job by id; None if there is none."""

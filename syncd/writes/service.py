@@ -229,19 +229,23 @@ async def _resolve(
     out = dict(values)
     issues: list[tuple[str, str, str]] = []
     property_x_id: str | None = None
-    for name, value in values.items():
-        spec = fields[name]
-        if spec.kind is not FieldKind.REFERENCE or spec.model is None:
+    refs = {
+        name: (spec.model, uuid.UUID(values[name]))
+        for name, spec in fields.items()
+        if spec.kind is FieldKind.REFERENCE and spec.model is not None and name in values
+    }
+    known = await reader.identities(list(refs.values())) if refs else {}
+    for name, ref in refs.items():
+        found = known.get(ref)
+        if found is None or found.integration_id != integration.id or found.deleted:
+            what = ref[0].replace("_", " ").rstrip("s")
+            issues.append(
+                (name, f"no {what} {values[name]} in integration {integration.id}", "not_found")
+            )
             continue
-        found = await reader.get(spec.model, uuid.UUID(value))
-        row = None if found is None else found[0]
-        if row is None or row["integration_id"] != integration.id or row["deleted_at"]:
-            what = spec.model.replace("_", " ").rstrip("s")
-            issues.append((name, f"no {what} {value} in integration {integration.id}", "not_found"))
-            continue
-        out[name] = row["x_id"]
+        out[name] = found.x_id
         if name == "property_id":
-            property_x_id = row["x_id"]
+            property_x_id = found.x_id
     if issues:
         raise InvalidFields(issues)
     return out, property_x_id

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import orjson
 import structlog
 
 from syncd.connectors.base import Connector, WriteRequest, WriteResult
@@ -51,7 +52,8 @@ from syncd.readback import read_back
 from syncd.runner import RunnerConfig, make_connector
 from syncd.store.base import Store
 from syncd.store.writes import SqlWriteJobs, WriteJob, WriteStatus
-from syncd.transform.overrides import integration_transforms
+from syncd.transform import TransformSet
+from syncd.transform.overrides import custom_data_overrides, integration_transforms
 
 log = structlog.get_logger("syncd.writes")
 
@@ -105,6 +107,7 @@ class WriteWorker:
         self.runner_config = runner_config or RunnerConfig()
         self.config = config or WorkerConfig()
         self._factory = connector_factory or self._make_connector
+        self._transform_cache: dict[tuple[str, bytes], TransformSet] = {}
         # Made by serve(): an event belongs to the loop it is waited on in.
         self._wake: anyio.Event | None = None
 
@@ -255,7 +258,7 @@ class WriteWorker:
         # Not reading back leaves the cache as it was until the next sync; the
         # write itself still succeeded, so this never fails the job.
         try:
-            transforms = integration_transforms(integration, self.runner_config.transforms_dir)
+            transforms = self._transforms(integration)
         except SyncdError as exc:
             bound.warning("writes.read_back.skipped", error=str(exc))
             return
@@ -271,6 +274,24 @@ class WriteWorker:
         )
         if back.error is not None:
             bound.warning("writes.read_back.incomplete", error=back.error, run_id=back.run_id)
+
+    def _transforms(self, integration: Integration) -> TransformSet:
+        # Loading and compiling a vendor's YAML costs more than the write:
+        # keep one set per (vendor, the integration's own enum maps and fields).
+        key = (
+            integration.vendor,
+            orjson.dumps(
+                [integration.options.get("enum_maps"), custom_data_overrides(integration.options)],
+                option=orjson.OPT_SORT_KEYS,
+            ),
+        )
+        found = self._transform_cache.get(key)
+        if found is None:
+            found = integration_transforms(integration, self.runner_config.transforms_dir)
+            if len(self._transform_cache) >= 64:
+                self._transform_cache.clear()
+            self._transform_cache[key] = found
+        return found
 
     async def _fail(
         self, job: WriteJob, errors: list[str], bound: structlog.typing.FilteringBoundLogger

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from syncd.domain import Environment, Integration
 from syncd.runner import Runner, RunnerConfig
 from syncd.services.webhooks import deliver_due
+from syncd.sim.buildium import BuildiumSimulator
 from syncd.sim.rentmanager import RentManagerRenderer
 from syncd.sim.resman import ResManRenderer
 from syncd.sim.server import Simulator
@@ -330,3 +331,25 @@ async def test_a_lost_answer_never_makes_a_duplicate(api: Api, resman: Simulator
     state = await api.get(f"/v1/admin/write-status/{job_id}")
     lead = (await api.get(f"/v1/leads/{state['created_record_id']}"))["results"]
     assert lead["first_name"] == "Nadia"
+
+
+async def test_notes_on_a_buildium_resident_go_through(api: Api) -> None:
+    sim = BuildiumSimulator(seed=5, scale=12, rate_limit=0)
+    await sim.start()
+    try:
+        await synced(api, sim, "BUILDIUM", ["properties", "units", "residents"])
+        resident = await cached_id(api, "residents", integration_id="acme")
+        change = {"notes": "Prefers email."}
+        status, answer, _ = await api.call("PUT", f"/v1/residents/buildium/{resident}", json=change)
+        assert status == 200, answer
+        assert (
+            answer["meta"]["stripped_fields"] == []
+            and answer["result"]["notes"] == "Prefers email."
+        )
+        (outcome,) = await worker(api).work_once()
+        assert outcome.status.value == "SUCCESS", outcome
+        # Read back from Buildium (the tenant's Comment) into the cache at once.
+        record = (await api.get(f"/v1/residents/{resident}"))["results"]
+        assert record["notes"] == "Prefers email."
+    finally:
+        await sim.stop()

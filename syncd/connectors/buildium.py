@@ -65,7 +65,7 @@ from syncd.connectors.paging import (
     paged,
     resume_from,
 )
-from syncd.connectors.ratelimit import TokenBucket
+from syncd.connectors.ratelimit import bucket_key, shared_bucket
 from syncd.domain import ALL_PROPERTIES, Capability, FetchWindow, PropertyScope, RawRecord
 from syncd.errors import (
     ConnectorError,
@@ -245,9 +245,15 @@ class BuildiumConnector(Connector):
                 "x-buildium-client-secret": credentials["client_secret"],
             },
             error_message=_capture_error,
-            # Buildium counts requests per second: spread them evenly rather
-            # than bursting a second's worth at once, which it answers with 429.
-            bucket=TokenBucket(self.options.rate_limit, burst=1),
+            # Buildium counts requests per second and per API key, whichever
+            # sync or write sends them: one bucket per key in this process,
+            # spreading them evenly rather than bursting a second's worth at
+            # once, which it answers with 429.
+            bucket=shared_bucket(
+                bucket_key(self.vendor, self.base_url, credentials["client_id"]),
+                self.options.rate_limit,
+                burst=1,
+            ),
         )
 
     @classmethod

@@ -25,8 +25,10 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -232,22 +234,33 @@ class SqlRecordReader:
     ) -> dict[tuple[str, uuid.UUID], RecordIdentity]:
         """Who each (model, id) is: its integration, PMS id and property; absent if none.
 
-        One connection, one small query per model: what a write needs to
-        check and translate its references.
+        One statement whatever the models: what a write needs to check and
+        translate its references.
         """
         by_model: dict[str, list[uuid.UUID]] = defaultdict(list)
         for model, record_id in wanted:
             by_model[model].append(record_id)
+        if not by_model:
+            return {}
+        parts = []
+        for model, ids in by_model.items():
+            t = MODEL_TABLES[model]
+            parts.append(
+                select(
+                    literal(model).label("model"),
+                    t.c.id,
+                    t.c.integration_id,
+                    t.c.x_id,
+                    t.c.x_property_id,
+                    t.c.deleted_at,
+                ).where(t.c.id.in_(ids))
+            )
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
         found: dict[tuple[str, uuid.UUID], RecordIdentity] = {}
         async with translate_errors(), self.engine.connect() as conn:
-            for model, ids in by_model.items():
-                t = MODEL_TABLES[model]
-                query = select(
-                    t.c.id, t.c.integration_id, t.c.x_id, t.c.x_property_id, t.c.deleted_at
-                ).where(t.c.id.in_(ids))
-                for rid, iid, x_id, x_property_id, deleted_at in await conn.execute(query):
-                    key = (model, uuid.UUID(str(rid)))
-                    found[key] = RecordIdentity(iid, x_id, x_property_id, deleted_at is not None)
+            for model, rid, iid, x_id, x_property_id, deleted_at in await conn.execute(query):
+                key = (str(model), uuid.UUID(str(rid)))
+                found[key] = RecordIdentity(iid, x_id, x_property_id, deleted_at is not None)
         return found
 
     @staticmethod

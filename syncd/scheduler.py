@@ -31,8 +31,9 @@ import structlog
 from syncd.domain import Environment, Schedule
 from syncd.errors import IntegrationNotFound, RunConflict, StoreError, SyncdError
 from syncd.jobs import SCHEDULED_JOBS, VendorJobs, load_jobs
+from syncd.model_run import BACKSYNC_TRIGGER
 from syncd.nodes import default_node_id
-from syncd.runner import BACKSYNC_TRIGGER, Runner, RunnerConfig, SyncReport
+from syncd.runner import Runner, RunnerConfig, SyncReport
 from syncd.store.base import Store
 from syncd.triggers import (
     CronSpec,

@@ -17,7 +17,8 @@ from syncd.connectors.registry import get_connector_class
 from syncd.domain import Capability, Integration, RunRecord, RunStatus
 from syncd.errors import ConfigError, UnknownModel
 from syncd.jobs import load_jobs
-from syncd.runner import ProgressSink, Runner, SyncReport
+from syncd.model_run import ProgressSink
+from syncd.runner import Runner, SyncReport
 from syncd.services.integrations import find_integration
 from syncd.settings import Settings
 from syncd.store.base import Store

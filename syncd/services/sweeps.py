@@ -18,7 +18,7 @@ from syncd.domain import RunRecord, RunStatus
 from syncd.errors import IntegrationNotFound, SweepError
 from syncd.integration_config import apply_job_overrides, disabled_properties
 from syncd.jobs import load_jobs
-from syncd.runner import sweep_date_field
+from syncd.model_run import sweep_date_field
 from syncd.services.integrations import find_integration
 from syncd.services.runs import resolve_run
 from syncd.settings import Settings

@@ -31,6 +31,7 @@ from syncd.domain import (
     SyncMode,
 )
 from syncd.errors import SweepError
+from syncd.model_run import ModelRunner
 from syncd.runner import Runner
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.base import PageProgress
@@ -309,18 +310,26 @@ async def test_guard_threshold_is_configurable(store: SqlStore, sim: BuildiumSim
     assert await deleted_x_ids(store, "units") == set()
 
 
-class WindowedFullRunner(Runner):
-    """A runner whose full runs ask for a date window (as a window_days job would)."""
+class WindowedFullModels(ModelRunner):
+    """Model runs whose full runs ask for a date window (as a window_days job would)."""
 
-    def __init__(self, store: SqlStore, since: datetime) -> None:
-        super().__init__(store)
-        self.since = since
+    since: datetime
 
     def _window(
         self, checkpoint: Checkpoint, windowed: bool, full: bool, *args: Any, **kwargs: Any
     ) -> tuple[SyncMode, FetchWindow, datetime, str | None]:
         now = datetime.now(UTC).replace(microsecond=0)
         return SyncMode.FULL, FetchWindow(since=self.since, until=now), now, None
+
+
+class WindowedFullRunner(Runner):
+    """A runner whose full runs ask for a date window from ``since``."""
+
+    def __init__(self, store: SqlStore, since: datetime) -> None:
+        super().__init__(store)
+        models = WindowedFullModels(store, self.config, self._live)
+        models.since = since
+        self._models = models
 
 
 async def test_records_outside_the_date_window_are_never_deleted(

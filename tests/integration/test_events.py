@@ -23,8 +23,9 @@ from syncd.domain import (
     record_id,
 )
 from syncd.events import RECORD_EVENT_KEYS
+from syncd.model_run import BACKSYNC_TRIGGER
 from syncd.models import MODELS
-from syncd.runner import BACKSYNC_TRIGGER, Runner
+from syncd.runner import Runner
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.base import PageProgress
 from syncd.store.sql import SqlStore

@@ -10,8 +10,9 @@ import pytest
 from rich.console import Console, RenderableType
 
 from syncd.domain import RunCounts, RunRecord, RunStatus, SyncMode
+from syncd.model_run import ModelOutcome
 from syncd.progress import runs_table, short_ids, summary_table
-from syncd.runner import ModelOutcome, SyncReport
+from syncd.runner import SyncReport
 
 MODELS = ("properties", "units", "residents", "leases", "leads", "employees")
 START = datetime(2026, 11, 30, 9, 15, 2, tzinfo=UTC)

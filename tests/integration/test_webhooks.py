@@ -42,6 +42,8 @@ class Receiver:
         self.status = status
         self.delay = delay
         self.fail: Callable[[], bool] = lambda: False
+        #: While set to an unset event, answers wait for it (to hold deliveries in flight).
+        self.gate: anyio.Event | None = None
         self.accepted: list[tuple[str, dict[str, Any]]] = []
         self.raw: list[tuple[dict[str, str], bytes]] = []
         self.requests = 0
@@ -60,6 +62,8 @@ class Receiver:
             return web.Response(status=401, text="bad signature")
         if self.delay:
             await anyio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.status >= 300 or self.fail():
             return web.Response(status=self.status if self.status >= 300 else 503, text="busy")
         self.accepted.append((headers["webhook-id"], payload))
@@ -406,8 +410,13 @@ async def test_two_dispatchers_never_share_a_delivery(
     # be a timeout and a legitimate retry, which is not what this test is about.
     config = fast(claim_batch=16, timeout=30.0, lease=65.0)
     a, b = Dispatcher(wstore, config), Dispatcher(other, config)
+    # Answers wait until both dispatchers hold deliveries at once, so they
+    # truly compete for the queue however the machine schedules them.
+    gate = r.gate = anyio.Event()
     try:
         async with running(a, b):
+            await wait_for(lambda: a.in_flight > 0 and b.in_flight > 0, timeout=60)
+            gate.set()
             await wait_for(lambda: len(r.accepted) >= len(ids))
             await wait_for(lambda: a.in_flight == 0 and b.in_flight == 0)
     finally:

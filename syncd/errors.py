@@ -38,6 +38,7 @@ never by inspecting a third-party exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class SyncdError(Exception):
@@ -100,6 +101,8 @@ class ConnectorError(SyncdError):
     def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
         self.status = status
         self.url = url
+        #: The PMS's answer body (parsed JSON) when it answered with an error status.
+        self.body: Any = None
         super().__init__(message)
 
 

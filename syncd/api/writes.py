@@ -407,80 +407,80 @@ async def _write_fields(call: Call) -> WriteFieldsList:
     return WriteFieldsList(results=write_fields())
 
 
+def _write_route(
+    model: str,
+    op: Capability,
+    vendor: str | None,
+    fields: frozenset[str],
+    required: frozenset[str],
+    where: str,
+    description: str,
+) -> Route:
+    """The POST (create) or PUT (update) route of ``model``: per PMS, or generic (no vendor)."""
+    create = op is Capability.CREATE
+    verb = "Create" if create else "Update"
+    singular = _SINGULAR[model]
+    suffix = vendor.capitalize() if vendor else ""
+    base = f"/v1/{_PATHS[model]}/" + (f"{vendor}/" if vendor else "")
+    return Route(
+        "POST" if create else "PUT",
+        base if create else base + "{id}",
+        _write_handler(model, op, vendor),
+        summary=f"{verb} a {singular.lower()} in {where}",
+        tag=_TAG,
+        query=WriteQuery,
+        body=_body_model(f"{singular}{verb}{suffix}", model, fields, required, create),
+        response=WriteAccepted,
+        errors=(409,) if create else (404, 409),
+        aliases=(base.rstrip("/"),) if create else (base + "{id}/",),
+        operation_id=f"{verb.lower()}_{model}" + (f"_{vendor}" if vendor else ""),
+        # Only the generic update's {id} could be mistaken for a vendor's path.
+        patterns={} if create or vendor else {"id": record_id_pattern()},
+        description=description,
+    )
+
+
 def _routes() -> list[Route]:
     routes: list[Route] = []
     for model in WRITE_FIELDS:
-        path = _PATHS[model]
-        singular = _SINGULAR[model]
         every: dict[Capability, set[str]] = {}
         for vendor in known_vendors():
             cls = get_connector_class(vendor)
             caps = cls.capabilities().get(model, frozenset())
-            slug = vendor_slug(vendor)
             pms = cls.display_name or vendor
             for op in (Capability.CREATE, Capability.UPDATE):
                 if op not in caps:
                     continue
                 fields = cls.writable_fields(model, op)
                 every.setdefault(op, set()).update(fields)
-                create = op is Capability.CREATE
-                body = _body_model(
-                    f"{singular}{'Create' if create else 'Update'}{slug.capitalize()}",
-                    model,
-                    fields,
-                    cls.required_write_fields(model, op) if create else frozenset(),
-                    create,
+                required = (
+                    cls.required_write_fields(model, op) if op is Capability.CREATE else frozenset()
                 )
-                base = f"/v1/{path}/{slug}/"
                 routes.append(
-                    Route(
-                        "POST" if create else "PUT",
-                        base if create else base + "{id}",
-                        _write_handler(model, op, slug),
-                        summary=f"{'Create' if create else 'Update'} a {singular.lower()} in {pms}",
-                        tag=_TAG,
-                        query=WriteQuery,
-                        body=body,
-                        response=WriteAccepted,
-                        errors=(404, 409) if not create else (409,),
-                        aliases=(base.rstrip("/"),) if create else (base + "{id}/",),
-                        operation_id=f"{'create' if create else 'update'}_{model}_{slug}",
-                        description=(
-                            f"Queues a write to {pms}; answers at once with the job id. "
-                            "Fields the PMS does not accept are refused by name unless "
-                            "`ignore_unknown_fields=true`."
-                        ),
+                    _write_route(
+                        model,
+                        op,
+                        vendor_slug(vendor),
+                        fields,
+                        required,
+                        pms,
+                        f"Queues a write to {pms}; answers at once with the job id. "
+                        "Fields the PMS does not accept are refused by name unless "
+                        "`ignore_unknown_fields=true`.",
                     )
                 )
         # The generic endpoints exist where at least one PMS can write.
         for op, fields_of_any in every.items():
-            create = op is Capability.CREATE
-            body = _body_model(
-                f"{singular}{'Create' if create else 'Update'}",
-                model,
-                frozenset(fields_of_any),
-                frozenset(),
-                create,
-            )
-            base = f"/v1/{path}/"
             routes.append(
-                Route(
-                    "POST" if create else "PUT",
-                    base if create else base + "{id}",
-                    _write_handler(model, op, None),
-                    summary=f"{'Create' if create else 'Update'} a {singular.lower()} in its PMS",
-                    tag=_TAG,
-                    query=WriteQuery,
-                    body=body,
-                    response=WriteAccepted,
-                    errors=(404, 409) if not create else (409,),
-                    aliases=(base.rstrip("/"),) if create else (base + "{id}/",),
-                    operation_id=f"{'create' if create else 'update'}_{model}",
-                    patterns={} if create else {"id": record_id_pattern()},
-                    description=(
-                        "Finds the integration (by `integration_id`, or from the record) and "
-                        "its PMS, and validates against that PMS's rules."
-                    ),
+                _write_route(
+                    model,
+                    op,
+                    None,
+                    frozenset(fields_of_any),
+                    frozenset(),
+                    "its PMS",
+                    "Finds the integration (by `integration_id`, or from the record) and "
+                    "its PMS, and validates against that PMS's rules.",
                 )
             )
     routes += [

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -180,9 +179,6 @@ _READ_SLOTS: Mapping[str, str] = {"Home": "Home", "Office": "Work", "Cell": "Mob
 #: The kind a phone number without a type is given: phone_1 mobile, phone_2 home.
 _DEFAULT_PHONE_TYPES = ("MOBILE", "HOME")
 
-# The parsed error bodies of the write in hand (the shared HTTP layer keeps
-# only their text; a refusal's messages are reported one by one).
-_ERROR_BODIES: ContextVar[list[Any] | None] = ContextVar("buildium_error_bodies", default=None)
 
 _BASE_URLS = {
     "production": "https://api.buildium.com",
@@ -195,13 +191,6 @@ def buildium_error_message(body: Any) -> str | None:
     return keyed_error_message(
         body, message="UserMessage", errors="Errors", key="Key", value="Value", code="ErrorCode"
     )
-
-
-def _capture_error(body: Any) -> str | None:
-    sink = _ERROR_BODIES.get()
-    if sink is not None:
-        sink.append(body)
-    return buildium_error_message(body)
 
 
 def buildium_error_messages(body: Any) -> list[str]:
@@ -244,7 +233,7 @@ class BuildiumConnector(Connector):
                 "x-buildium-client-id": credentials["client_id"],
                 "x-buildium-client-secret": credentials["client_secret"],
             },
-            error_message=_capture_error,
+            error_message=buildium_error_message,
             # Buildium counts requests per second and per API key, whichever
             # sync or write sends them: one bucket per key in this process,
             # spreading them evenly rather than bursting a second's worth at
@@ -517,15 +506,11 @@ class BuildiumConnector(Connector):
         self, method: str, path: str, body: Mapping[str, Any] | None = None
     ) -> JsonResponse:
         """One request of a write; a refusal (400, 404, 409, 415, 422) raises WriteRejected."""
-        sink: list[Any] = []
-        token = _ERROR_BODIES.set(sink)
         try:
             return await self._client.request(method, path, json=body)
         except (RequestRejected, PMSNotFound) as exc:
-            messages = buildium_error_messages(sink[-1]) if sink else []
+            messages = buildium_error_messages(exc.body)
             raise WriteRejected(messages or [str(exc)], status=exc.status, url=exc.url) from exc
-        finally:
-            _ERROR_BODIES.reset(token)
 
     async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
         """The applicant a lost create made: updated since ``since``, matching its natural key.

@@ -391,30 +391,34 @@ class JsonHttpClient:
     def _status_error(
         self, status: int, raw: bytes, where: str, url: str, retry_after: float | None
     ) -> ConnectorError:
-        detail = self._describe_body(raw)
+        parsed = _parsed(raw)
+        detail = self._describe_body(raw, parsed)
         message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
+        error: ConnectorError
         if status == 429:
-            return RateLimited(message, retry_after=retry_after, url=url)
-        if status == 401:
-            return AuthenticationError(message, status=status, url=url)
-        if status == 403:
-            return PermissionDenied(message, status=status, url=url)
-        if status == 404:
-            return PMSNotFound(message, status=status, url=url)
-        if status == 408:
-            return PMSTimeout(message, status=status, url=url)
-        if status >= 500:
-            return PMSServerError(message, status=status, url=url)
-        if 400 <= status < 500:
-            return RequestRejected(message, status=status, url=url)
-        return PMSBadResponse(message, status=status, url=url)
+            error = RateLimited(message, retry_after=retry_after, url=url)
+        elif status == 401:
+            error = AuthenticationError(message, status=status, url=url)
+        elif status == 403:
+            error = PermissionDenied(message, status=status, url=url)
+        elif status == 404:
+            error = PMSNotFound(message, status=status, url=url)
+        elif status == 408:
+            error = PMSTimeout(message, status=status, url=url)
+        elif status >= 500:
+            error = PMSServerError(message, status=status, url=url)
+        elif 400 <= status < 500:
+            error = RequestRejected(message, status=status, url=url)
+        else:
+            error = PMSBadResponse(message, status=status, url=url)
+        # A refused write reports the PMS's own messages one by one from it.
+        error.body = parsed
+        return error
 
-    def _describe_body(self, raw: bytes) -> str | None:
+    def _describe_body(self, raw: bytes, parsed: Any) -> str | None:
         if not raw:
             return None
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+        if parsed is None:
             text = raw[:_MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
             return " ".join(text.split()) or None
         try:
@@ -635,3 +639,13 @@ def _keyed_items(body: Mapping[str, Any], *, errors: str, key: str, value: str) 
             elif name or said:
                 out.append(str(said or name))
     return out
+
+
+def _parsed(raw: bytes) -> Any:
+    """An answer's body as JSON; None when empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

@@ -71,7 +71,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -263,9 +262,6 @@ _SAVE_CONTACT_KEYS = (
 _ADDRESS_PARTS = ("address", "addressCont", "city", "stateRegion", "postalCode", "country")
 _US = "United States"
 
-# The parsed error bodies of the write in hand (the shared HTTP layer keeps
-# only their text; a refusal's messages are reported one by one).
-_ERROR_BODIES: ContextVar[list[Any] | None] = ContextVar("propertyware_error_bodies", default=None)
 
 _PRODUCTION_URL = "https://api.propertyware.com" + API_PATH
 _ENVIRONMENTS = ("production", "sandbox")
@@ -276,13 +272,6 @@ def propertyware_error_message(body: Any) -> str | None:
     return keyed_error_message(
         body, message="userMessage", errors="errors", key="key", value="message", code="errorCode"
     )
-
-
-def _capture_error(body: Any) -> str | None:
-    sink = _ERROR_BODIES.get()
-    if sink is not None:
-        sink.append(body)
-    return propertyware_error_message(body)
 
 
 def propertyware_error_messages(body: Any) -> list[str]:
@@ -365,7 +354,7 @@ class PropertywareConnector(Connector):
                     "x-propertyware-system-id": credentials["system_id"],
                 }
             ),
-            error_message=_capture_error,
+            error_message=propertyware_error_message,
             bucket=bucket,
         )
 
@@ -581,15 +570,11 @@ class PropertywareConnector(Connector):
         self, method: str, path: str, body: Mapping[str, Any] | None = None
     ) -> JsonResponse:
         """One request of a write; a refusal (400, 404, 409, 415, 422) raises WriteRejected."""
-        sink: list[Any] = []
-        token = _ERROR_BODIES.set(sink)
         try:
             return await self._client.request(method, path, json=body)
         except (RequestRejected, PMSNotFound) as exc:
-            messages = propertyware_error_messages(sink[-1]) if sink else []
+            messages = propertyware_error_messages(exc.body)
             raise WriteRejected(messages or [str(exc)], status=exc.status, url=exc.url) from exc
-        finally:
-            _ERROR_BODIES.reset(token)
 
     async def find_written(self, request: WriteRequest, since: datetime) -> str | None:
         """The prospect a lost create made: modified since ``since``, matching its natural key.

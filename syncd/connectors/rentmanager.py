@@ -65,7 +65,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -215,11 +214,6 @@ DEFAULT_PHONE_TYPE_IDS: Mapping[str, int] = {
     "OTHER": 6,
 }
 
-# The messages of the refusal being answered to a write in this task (see
-# _capture_error_message): the HTTP layer hands its error hook the parsed
-# body, and the write needs the PMS's messages one by one.
-_REFUSAL: ContextVar[list[str] | None] = ContextVar("rentmanager_refusal", default=None)
-
 
 def rentmanager_error_message(body: Any) -> str | None:
     """The text of a Rent Manager error body, 4xx (``Message``) or 5xx (``UserMessage``)."""
@@ -272,14 +266,6 @@ def rentmanager_error_messages(body: Any) -> list[str]:
                 out.append(value.strip())
                 break
     return out
-
-
-def _capture_error_message(body: Any) -> str | None:
-    """:func:`rentmanager_error_message`, keeping the messages for a write that awaits them."""
-    refusal = _REFUSAL.get()
-    if refusal is not None:
-        refusal[:] = rentmanager_error_messages(body)
-    return rentmanager_error_message(body)
 
 
 def format_timestamp(moment: datetime, zone: tzinfo = UTC, *, round_up: bool = False) -> str:
@@ -347,7 +333,7 @@ class RentManagerConnector(Connector):
             options=self.options,
             stats=self.stats,
             auth=self._auth,
-            error_message=_capture_error_message,
+            error_message=rentmanager_error_message,
             # Rent Manager counts requests per credential: every integration of
             # this user at this company draws from one bucket in this process.
             # Spread evenly (a burst of one): a limit counted over a sliding
@@ -595,16 +581,13 @@ class RentManagerConnector(Connector):
                     url=f"{self.base_url}{path}/{request.x_id}",
                 )
         record = self.record_for(request, current)
-        refusal: list[str] = []
-        token = _REFUSAL.set(refusal)
         try:
             # Never repeated by the HTTP layer once sent: a lost answer is the
             # write worker's to resolve, through find_written.
             response = await self._client.request("POST", path, json=[record], idempotent=False)
         except (RequestRejected, PMSNotFound) as exc:
+            refusal = rentmanager_error_messages(exc.body)
             raise WriteRejected(refusal or [str(exc)], status=exc.status, url=exc.url) from exc
-        finally:
-            _REFUSAL.reset(token)
         saved = response.body
         first = saved[0] if isinstance(saved, list) and saved else saved
         x_id = first.get(id_field) if isinstance(first, Mapping) else None

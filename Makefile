@@ -27,6 +27,7 @@ TEST_WORKERS ?= auto
 
 test: setup
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest --numprocesses=$(TEST_WORKERS) --maxprocesses=4 --dist=worksteal
 
 lint: setup

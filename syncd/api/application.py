@@ -91,8 +91,9 @@ def build_application(
     metrics: Metrics,
     readiness: Readiness,
     routes: list[Route] | None = None,
+    dashboard: bool = True,
 ) -> web.Application:
-    """The application serving the probes, ``/metrics``, the API and ``/openapi.json``."""
+    """The application serving the probes, ``/metrics``, the API, its document, the dashboard."""
     middlewares = [json_errors]
     if not ctx.settings.http_open_probes:
         middlewares.append(_probes_need_key)
@@ -107,4 +108,8 @@ def build_application(
         return json_response(document)
 
     app.router.add_get(OPENAPI_PATH, openapi)
+    if dashboard:
+        from syncd.dashboard import install
+
+        install(app)
     return app

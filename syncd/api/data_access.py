@@ -15,11 +15,13 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd.api.background import BackgroundUnavailable
+from syncd.api.context import ApiContext
 from syncd.api.errors import ApiError, not_found
 from syncd.api.routing import Answer, Call, Route
 from syncd.services.data_access import (
     AccessResult,
     AccessStatus,
+    ClaimedCheck,
     DataAccessReport,
     ModelAccess,
     claim_check,
@@ -127,12 +129,16 @@ def report_out(report: DataAccessReport) -> DataAccessOut:
     )
 
 
-async def _start_data_access_check(call: Call) -> Answer:
-    ctx = call.ctx
+async def begin_data_access_check(ctx: ApiContext, integration: str) -> ClaimedCheck:
+    """Claim an integration's (id or name) check and run it in the server's background.
+
+    RunConflict while one runs; BackgroundUnavailable when this server runs
+    no background work or is stopping.
+    """
     background = ctx.background
     if background is None or not background.running:
-        raise ApiError(503, "unavailable", "this server runs no background work")
-    claimed = await claim_check(ctx.store, ctx.settings, integration_id(call))
+        raise BackgroundUnavailable("this server runs no background work")
+    claimed = await claim_check(ctx.store, ctx.settings, integration)
     try:
         background.spawn(
             f"data-access-{claimed.integration.id}", run_check, ctx.store, ctx.settings, claimed
@@ -140,7 +146,15 @@ async def _start_data_access_check(call: Call) -> Answer:
     except BackgroundUnavailable:
         # Stopping right now: give the claim up rather than hold it until its lease ends.
         await release_check(ctx.store, claimed)
-        raise ApiError(503, "unavailable", "the server is stopping") from None
+        raise BackgroundUnavailable("the server is stopping") from None
+    return claimed
+
+
+async def _start_data_access_check(call: Call) -> Answer:
+    try:
+        await begin_data_access_check(call.ctx, integration_id(call))
+    except BackgroundUnavailable as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
     started = DataAccessStartedResult(result=DataAccessStarted(began_data_access=True))
     return Answer(started, status=202)
 

@@ -171,6 +171,9 @@ class Connector(abc.ABC):
     #: Credential keys it also accepts (e.g. one of two alternatives).
     optional_credential_keys: ClassVar[tuple[str, ...]] = ()
 
+    #: How a form asks for each credential: key → (label, help), in the PMS's own words.
+    credential_labels: ClassVar[Mapping[str, tuple[str, str]]] = {}
+
     #: The PMS's name as people write it, e.g. ``"Rent Manager"``.
     display_name: ClassVar[str] = ""
 

@@ -213,6 +213,16 @@ class BuildiumConnector(Connector):
     vendor: ClassVar[str] = "BUILDIUM"
     display_name: ClassVar[str] = "Buildium"
     credential_keys: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+    credential_labels: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "client_id": (
+            "Client ID",
+            "From Buildium: Settings → Developer tools → API keys (the key's Client ID)",
+        ),
+        "client_secret": (
+            "Client secret",
+            "Shown once by Buildium when the API key is created",
+        ),
+    }
     rate_limit: ClassVar[RateLimitSpec | None] = RateLimitSpec(
         10, 1.0, "Buildium Open API: 10 concurrent requests per second"
     )

@@ -318,6 +318,14 @@ class PropertywareConnector(Connector):
     vendor: ClassVar[str] = "PROPERTYWARE"
     display_name: ClassVar[str] = "Propertyware"
     credential_keys: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "system_id")
+    credential_labels: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "client_id": (
+            "Client ID",
+            "From Propertyware: Setup → Administration Setup → API Keys",
+        ),
+        "client_secret": ("Client secret", "Shown once, when the API key is generated"),
+        "system_id": ("System ID", "The customer's Propertyware system (organization) id"),
+    }
     rate_limit: ClassVar[RateLimitSpec | None] = RateLimitSpec(
         10,
         1.0,

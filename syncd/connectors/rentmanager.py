@@ -299,6 +299,15 @@ class RentManagerConnector(Connector):
     display_name: ClassVar[str] = "Rent Manager"
     credential_keys: ClassVar[tuple[str, ...]] = ("username", "password", "location_id")
     optional_credential_keys: ClassVar[tuple[str, ...]] = ("company",)
+    credential_labels: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "username": ("Username", "A Rent Manager user the company created for the API"),
+        "password": ("Password", "That user's password"),
+        "location_id": ("Location ID", "The Rent Manager location (database) to read"),
+        "company": (
+            "Company code",
+            "Optional: the company's code in https://{company}.api.rentmanager.com",
+        ),
+    }
     rate_limit: ClassVar[RateLimitSpec | None] = RateLimitSpec(
         500, 60.0, "Rent Manager 12 Web API: 500 requests per minute per credential"
     )

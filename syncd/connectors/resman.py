@@ -423,6 +423,14 @@ class ResManConnector(Connector):
     vendor: ClassVar[str] = "RESMAN"
     display_name: ClassVar[str] = "ResMan"
     credential_keys: ClassVar[tuple[str, ...]] = ("integration_partner_id", "api_key", "account_id")
+    credential_labels: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "integration_partner_id": (
+            "Integration partner ID",
+            "Your company's partner id, issued by ResMan",
+        ),
+        "api_key": ("API key", "Your partner API key, issued by ResMan"),
+        "account_id": ("Account ID", "The customer's ResMan account id"),
+    }
     rate_limit: ClassVar[RateLimitSpec | None] = RATE_LIMIT
     option_keys: ClassVar[Mapping[str, str]] = {
         "partners_api_url": (

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from syncd.connectors.registry import get_connector_class
-from syncd.domain import Environment, Integration, RunRecord
+from syncd.domain import Environment, Integration, RunRecord, RunStatus
 from syncd.services.integrations import is_archived
 from syncd.services.runs import last_run_tree
 from syncd.store.sql import SqlStore
@@ -95,3 +96,27 @@ async def integration_view(store: SqlStore, integration: str) -> IntegrationView
     jobs = tuple(r for r in tree.runs if r.parent_run_id is not None)
     updated = (await store.updated_times()).get(found.id)
     return IntegrationView(found, updated, root, jobs)
+
+
+class IntegrationState(StrEnum):
+    """What an integration is doing, as a list of integrations shows it."""
+
+    DISABLED = "disabled"
+    ENABLED = "enabled"
+    SYNCING = "syncing"
+    FAILING = "failing"
+
+
+_FAILING = frozenset({RunStatus.FAILED, RunStatus.PARTIAL})
+
+
+def integration_state(integration: Integration, last_run: RunRecord | None) -> IntegrationState:
+    """Disabled; syncing while its last sync runs; failing when that sync failed; else enabled."""
+    if last_run is not None and last_run.status is RunStatus.RUNNING:
+        # A foreground `syncd run` of a disabled integration syncs too.
+        return IntegrationState.SYNCING
+    if not integration.enabled:
+        return IntegrationState.DISABLED
+    if last_run is not None and last_run.status in _FAILING:
+        return IntegrationState.FAILING
+    return IntegrationState.ENABLED

@@ -16,7 +16,7 @@ import structlog
 
 from syncd.connectors.registry import get_connector_class
 from syncd.domain import Environment, Integration, RunRecord
-from syncd.errors import ConfigError, IntegrationNotFound, RunConflict
+from syncd.errors import ConfigError, IntegrationNotFound, RunConflict, SchemaError
 from syncd.integration_config import (
     ARCHIVED_AT,
     Effective,
@@ -29,6 +29,7 @@ from syncd.jobs import SCHEDULED_JOBS, load_jobs
 from syncd.services.schedules import reconcile_schedules
 from syncd.settings import Settings
 from syncd.store.base import DEFAULT_STALE_AFTER, Store
+from syncd.transform.overrides import integration_transforms
 from syncd.triggers import next_fire, parse_trigger
 from syncd.urls import check_http_url
 
@@ -343,6 +344,9 @@ async def configure_integration(
         options = apply_file(options, jobs, document.data, document.source)
     for key, value in changes:
         options = apply_setting(options, jobs, key, value)
+    if options.get("enum_maps") != found.options.get("enum_maps"):
+        source = document.source if document is not None else None
+        _check_enum_maps(replace(found, options=options), settings, source)
     changed = options != dict(found.options)
     if changed:
         await store.update_integration(replace(found, options=options))
@@ -352,6 +356,16 @@ async def configure_integration(
     return IntegrationConfig(
         integration_id=found.id, settings=tuple(effective(options, jobs)), changed=changed
     )
+
+
+def _check_enum_maps(integration: Integration, settings: Settings, source: str | None) -> None:
+    """Refuse an enum map value the unified field does not allow (every sync would fail on it)."""
+    try:
+        integration_transforms(integration, settings.transforms_dir)
+    except SchemaError as exc:
+        where = (exc.field or "").replace("enum_overrides", "enum_maps", 1)
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        raise ConfigError(message, file=source, field=where or "enum_maps") from None
 
 
 def config_json(config: IntegrationConfig) -> dict[str, Any]:

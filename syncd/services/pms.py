@@ -38,6 +38,16 @@ class ModelSupport:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialField:
+    """One credential a PMS asks for, as a form shows it."""
+
+    key: str
+    label: str
+    help: str
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PmsProfile:
     """One PMS: identity, credentials, limits and per-model support."""
 
@@ -51,6 +61,8 @@ class PmsProfile:
     job_rate_limit: float | None
     option_keys: tuple[tuple[str, str], ...]
     models: tuple[ModelSupport, ...]
+    #: Required credentials first, each with its label and help.
+    credential_fields: tuple[CredentialField, ...] = ()
 
     @property
     def incremental_models(self) -> tuple[str, ...]:
@@ -98,7 +110,16 @@ def pms_profile(vendor: str) -> PmsProfile:
         job_rate_limit=jobs.rate_limit_per_second if jobs is not None else None,
         option_keys=tuple(sorted(cls.option_keys.items())),
         models=tuple(models),
+        credential_fields=_credential_fields(cls),
     )
+
+
+def _credential_fields(cls: type[Connector]) -> tuple[CredentialField, ...]:
+    fields = []
+    for key in (*cls.credential_keys, *cls.optional_credential_keys):
+        label, help_text = cls.credential_labels.get(key, (key.replace("_", " ").capitalize(), ""))
+        fields.append(CredentialField(key, label, help_text, key in cls.credential_keys))
+    return tuple(fields)
 
 
 def _limits(cls: type[Connector], model: str) -> tuple[tuple[str, str], ...]:

@@ -229,7 +229,7 @@ async def test_config_read_and_partial_change(api: Api) -> None:
             "settings": {
                 "date_filters.leases.window_days": 90,
                 "jobs": {"leads": {"enabled": False}},
-                "enum_maps.lease_status.Pending": "FUTURE",
+                "enum_maps.lease_status.Pending": "INACTIVE",
                 "schedules": {"full": None},
             }
         },
@@ -239,7 +239,7 @@ async def test_config_read_and_partial_change(api: Api) -> None:
     got = body["settings"]
     assert got["date_filters.leases.window_days"] == {"value": 90, "source": "integration"}
     assert got["jobs.leads.enabled"] == {"value": False, "source": "integration"}
-    assert got["enum_maps.lease_status.Pending"]["value"] == "FUTURE"
+    assert got["enum_maps.lease_status.Pending"]["value"] == "INACTIVE"
     assert got["schedules.full"]["value"] is None
     # The schedules followed at once.
     assert {s.job for s in await api.store.list_schedules("acme")} == {"incremental"}
@@ -254,6 +254,9 @@ async def test_config_read_and_partial_change(api: Api) -> None:
         ({"schedules.incremental": {"type": "interval"}}, "settings.schedules.incremental"),
         ({"no_such_setting": 1}, "settings.no_such_setting"),
         ({"enum_maps.lease_status.x": "A\x00"}, "settings.enum_maps.lease_status.x"),
+        # Every sync would fail on a value the unified field does not allow.
+        ({"enum_maps.lease_status.Pending": "FUTURE"}, "settings.enum_maps.lease_status.Pending"),
+        ({"enum_maps.no_such_map.x": "OTHER"}, "settings.enum_maps"),
         ({"properties.p\x001.enabled": False}, "settings.properties"),
     ]:
         status, body, _ = await api.call("PUT", f"{BASE}/acme/config", json={"settings": bad})

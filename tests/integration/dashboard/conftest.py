@@ -1,0 +1,32 @@
+"""The dashboard served for real (inside the API's server), and a cookie-keeping client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from api.conftest import Api, serving_api
+
+from syncd.crypto import Cipher
+
+from .helpers import Browser
+
+
+@pytest.fixture
+async def api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
+    """The server on one engine (runs once per engine)."""
+    async with serving_api(database_url, cipher, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+async def browser(api: Api) -> AsyncIterator[Browser]:
+    """A client that keeps cookies, as a browser does, not yet signed in."""
+    # unsafe: the server is 127.0.0.1, and a default jar keeps no cookie of an IP host.
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(
+        cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
+        yield Browser(api.url, session)

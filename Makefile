@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo serve screenshot test lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "syncd needs Python 3.11+"'
@@ -18,6 +18,17 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/syncd demo
+
+# The daemon over the same default database: schedules, the API and the
+# dashboard (its URL and a key to sign in with are printed by `make demo`).
+serve: setup
+	$(BIN)/syncd serve
+
+# docs/dashboard.png: the integration details page, rendered in headless
+# Chromium from a demo database of its own.
+screenshot: setup
+	bash scripts/ensure-chromium.sh
+	$(BIN)/python scripts/dashboard_screenshot.py docs/dashboard.png
 
 # Tests run in one worker per core (at most four): most of their time is
 # CLI and daemon subprocesses starting up, which one process runs one at a

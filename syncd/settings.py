@@ -214,6 +214,11 @@ class Settings(BaseSettings):
         description="/healthz, /readyz and /metrics answer without an API key "
         "(false: they need a key of any scope)",
     )
+    dashboard_enabled: bool = Field(
+        default=True,
+        description="syncd serve also serves the dashboard at /dashboard (sign-in with an "
+        "admin API key)",
+    )
 
     @classmethod
     def settings_customise_sources(

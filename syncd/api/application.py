@@ -91,7 +91,7 @@ def build_application(
     metrics: Metrics,
     readiness: Readiness,
     routes: list[Route] | None = None,
-    dashboard: bool = True,
+    dashboard: bool | None = None,
 ) -> web.Application:
     """The application serving the probes, ``/metrics``, the API, its document, the dashboard."""
     middlewares = [json_errors]
@@ -108,7 +108,7 @@ def build_application(
         return json_response(document)
 
     app.router.add_get(OPENAPI_PATH, openapi)
-    if dashboard:
+    if ctx.settings.dashboard_enabled if dashboard is None else dashboard:
         from syncd.dashboard import install
 
         install(app)

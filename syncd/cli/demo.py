@@ -7,9 +7,10 @@ import argparse
 from syncd.app import open_store
 from syncd.cli.common import Subparsers
 from syncd.cli.run import sync_and_report
-from syncd.services.demo import ensure_demo_integration
+from syncd.services.demo import demo_dashboard_key, ensure_demo_integration
 from syncd.settings import Settings
 from syncd.store.engine import redact_url
+from syncd.store.keys import SqlKeyStore
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -31,5 +32,20 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             "run starts for itself"
         )
         code = await sync_and_report(store, settings, demo, models=None, full=False, as_json=False)
+        key = await demo_dashboard_key(SqlKeyStore(store.engine))
         print(f"next: syncd jobs last --integration {demo.id}")
+        print(
+            f"dashboard: start the daemon (`syncd serve`, or `make serve`) and open "
+            f"{dashboard_url(settings)}\n"
+            f"sign in with this admin key (shown once; the next demo makes a new one): {key}"
+        )
         return code
+
+
+def dashboard_url(settings: Settings) -> str:
+    """Where ``syncd serve`` with these settings serves the dashboard."""
+    host = settings.http_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{settings.http_port}/dashboard"

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from syncd.api.background import BackgroundUnavailable
 from syncd.api.data_access import begin_data_access_check
-from syncd.dashboard.app import PageRoute, View
+from syncd.dashboard.app import PageRoute, View, error_page
 from syncd.dashboard.session import PREFIX
 from syncd.domain import Environment, Integration, RunRecord, RunStatus
 from syncd.errors import ConfigError, RunConflict, SweepError, SyncdError
@@ -202,7 +202,10 @@ async def _toggle_property(view: View, found: Integration) -> str:
 
 async def run_page(view: View) -> web.StreamResponse:
     """``GET /dashboard/runs/{run_id}``: a whole sync, each model run and its error."""
-    tree = await run_tree(view.ctx.store, view.request.match_info["run_id"])
+    try:
+        tree = await run_tree(view.ctx.store, view.request.match_info["run_id"])
+    except ConfigError as exc:  # no run, or an ambiguous prefix
+        return error_page(404, str(exc))
     integration = await find_integration(view.ctx.store, tree.integration_id)
     root = next((r for r in tree.runs if r.parent_run_id is None), None)
     return view.page(

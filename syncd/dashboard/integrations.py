@@ -20,7 +20,7 @@ from syncd.services.integration_views import (
     integration_state,
     list_integration_page,
 )
-from syncd.services.integrations import NewIntegration, find_integration
+from syncd.services.integrations import IntegrationExists, NewIntegration, find_integration
 from syncd.services.pms import PmsProfile, pms_profile, pms_profiles
 
 log = structlog.get_logger(__name__)
@@ -121,12 +121,15 @@ def _credentials(view: View, profile: PmsProfile) -> dict[str, str]:
     return values
 
 
-def _field_errors(exc: ConfigError) -> dict[str, str]:
-    name = exc.field or "form"
+def _field_errors(exc: ConfigError, profile: PmsProfile) -> dict[str, str]:
+    """A service's refusal as the form field it concerns ("form" when none matches)."""
     message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
-    if name == "credentials":
-        name = "form"
-    return {name.replace("credentials.", "credential_"): message}
+    field_name = exc.taken if isinstance(exc, IntegrationExists) else exc.field
+    name = (field_name or "").replace("credentials.", "credential_")
+    # The id is made from the name: a taken id is the name's problem.
+    name = "name" if name == "id" else name
+    known = {"name", "base_url", *(f"credential_{c.key}" for c in profile.credential_fields)}
+    return {name if name in known else "form": message}
 
 
 def _kept(view: View, profile: PmsProfile) -> dict[str, str]:
@@ -200,7 +203,7 @@ async def _create(
         created = await create_integration(view.ctx.store, view.ctx.settings, request)
     except ConfigError as exc:
         return _form_page(
-            view, profile=profile, environment=environment, errors=_field_errors(exc),
+            view, profile=profile, environment=environment, errors=_field_errors(exc, profile),
             source=source, status=400,
         )  # fmt: skip
     log.info("dashboard.integration_created", integration_id=created.id, cloned=bool(source))

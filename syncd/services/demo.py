@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from syncd.domain import Environment, Integration
 from syncd.errors import IntegrationNotFound
+from syncd.services.keys import create_key, list_keys, revoke_key
 from syncd.store.base import Store
+from syncd.store.keys import KeyScope, KeyStore
 
 #: The id of the integration ``syncd demo`` keeps.
 DEMO_INTEGRATION_ID = "demo-buildium"
@@ -39,3 +43,22 @@ async def ensure_demo_integration(store: Store, *, seed: int, scale: int) -> Int
     except IntegrationNotFound:
         await store.add_integration(demo)
     return demo
+
+
+#: Names of the keys ``syncd demo`` makes start with this.
+DEMO_KEY_PREFIX = "demo-dashboard-"
+
+
+async def demo_dashboard_key(keys: KeyStore) -> str:
+    """A fresh admin key to sign in to the dashboard with; earlier demo keys are revoked.
+
+    Keys are stored hashed, so an earlier key cannot be shown again: each
+    demo makes a new one, and revokes the ones earlier demos made so they
+    do not pile up.
+    """
+    for key in await list_keys(keys):
+        if key.name.startswith(DEMO_KEY_PREFIX) and not key.revoked:
+            await revoke_key(keys, key.id)
+    name = DEMO_KEY_PREFIX + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    _, secret = await create_key(keys, name=name, scope=KeyScope.ADMIN, rate_limit=6000)
+    return secret

@@ -200,9 +200,20 @@ def test_demo_syncs_every_model(tmp_path: Path) -> None:
         assert row, out.stdout
         assert "SUCCESS" in row.group(0)
     assert (tmp_path / "state" / "syncd.db").exists()
+    # It says where the dashboard is and prints an admin key to sign in with.
+    assert "open http://127.0.0.1:8080/dashboard" in out.stdout
+    first_key = re.search(r"admin key \(shown once[^)]*\): (sk_\S+)", out.stdout)
+    assert first_key, out.stdout
     # A second demo reuses the integration and finds everything unchanged.
     again = syncd("demo", "--scale", "60", env=env, timeout=180)
     assert again.returncode == 0, again.stderr
+    second_key = re.search(r"admin key \(shown once[^)]*\): (sk_\S+)", again.stdout)
+    assert second_key and second_key.group(1) != first_key.group(1)
+    # The first demo's key was revoked: only the newest one signs in.
+    keys = json.loads(syncd("keys", "list", "--json", env=env).stdout)
+    demo_keys = [k for k in keys if k["name"].startswith("demo-dashboard-")]
+    assert len(demo_keys) == 2 and [k["scope"] for k in demo_keys] == ["admin", "admin"]
+    assert sorted(bool(k["revoked_at"]) for k in demo_keys) == [False, True]
     # The demo integration points at no port the demo once used: each run
     # starts its own simulator, so a later run works (and sends the demo
     # credentials nowhere else).

@@ -29,3 +29,7 @@ def test_wheel_ships_data_files(tmp_path: Path) -> None:
     assert any(n.startswith("syncd/store/migrations/versions/0001_") for n in names)
     assert "syncd/py.typed" in names
     assert "syncd/api/health.py" in names
+    # The dashboard needs nothing from another origin: templates and assets ship.
+    for asset in ("templates/base.html", "templates/integration.html", "static/dashboard.js",
+                  "static/dashboard.css"):  # fmt: skip
+        assert f"syncd/dashboard/{asset}" in names

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -56,6 +57,8 @@ class JobsSection:
     pending: SyncRequest | None
     #: True while the section changes by itself: its script polls it.
     live: bool
+    #: The integration's state (the page's badge follows it).
+    state: str
 
 
 async def jobs_section(view: View, ref: str) -> JobsSection:
@@ -74,6 +77,7 @@ async def jobs_section(view: View, ref: str) -> JobsSection:
         jobs=shown.last_ran_jobs,
         pending=pending,
         live=live or first_sync_due,
+        state=integration_state(integration, root).value,
     )
 
 
@@ -113,7 +117,7 @@ async def details_page(view: View) -> web.StreamResponse:
         "integration.html",
         title=f"{integration.name} · syncd",
         integration=integration,
-        state=integration_state(integration, section.root).value,
+        state=section.state,
         section=section,
         report=await _data_access(view, integration.id),
         properties=properties,
@@ -208,14 +212,16 @@ async def run_page(view: View) -> web.StreamResponse:
         return error_page(404, str(exc))
     integration = await find_integration(view.ctx.store, tree.integration_id)
     root = next((r for r in tree.runs if r.parent_run_id is None), None)
-    return view.page(
-        "run.html",
-        title=f"Sync of {integration.name} · syncd",
-        integration=integration,
-        root=root,
-        jobs=[r for r in tree.runs if r.parent_run_id is not None],
-        now=datetime.now(UTC),
-    )
+    values: dict[str, Any] = {
+        "integration": integration,
+        "root": root,
+        "jobs": [r for r in tree.runs if r.parent_run_id is not None],
+        "now": datetime.now(UTC),
+        "run_ref": view.request.match_info["run_id"],
+    }
+    if "fragment" in view.request.query:
+        return view.fragment("_run_tree.html", **values)
+    return view.page("run.html", title=f"Sync of {integration.name} · syncd", **values)
 
 
 async def _sweep(view: View, approve: bool) -> web.StreamResponse:

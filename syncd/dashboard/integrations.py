@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -12,11 +13,12 @@ from syncd.api.background import BackgroundUnavailable
 from syncd.api.data_access import begin_data_access_check
 from syncd.dashboard.app import PageRoute, View
 from syncd.dashboard.session import PREFIX
-from syncd.domain import Environment, Integration
+from syncd.domain import Environment, Integration, RunRecord
 from syncd.errors import ConfigError, RunConflict
 from syncd.services.cloning import CreateRequest, create_integration
 from syncd.services.integration_views import (
     IntegrationFilter,
+    IntegrationState,
     integration_state,
     list_integration_page,
 )
@@ -71,8 +73,8 @@ class Row:
     """One integration as its tab lists it."""
 
     integration: Integration
-    state: str
-    last_run: object
+    state: IntegrationState
+    last_run: RunRecord | None
 
 
 async def list_page(view: View) -> web.StreamResponse:
@@ -91,21 +93,28 @@ async def list_page(view: View) -> web.StreamResponse:
         limit=PAGE_SIZE,
     )
     rows = [
-        Row(v.integration, integration_state(v.integration, v.last_run).value, v.last_run)
+        Row(v.integration, integration_state(v.integration, v.last_run), v.last_run)
         for v in page.views
     ]
+    values: dict[str, Any] = {
+        "profile": profile,
+        "environment": environment,
+        "rows": rows,
+        "total": page.total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "tab_url": tab_url,
+        # Refreshed quickly while one syncs, slowly otherwise (a sync may start).
+        "live": any(row.state == IntegrationState.SYNCING for row in rows),
+    }
+    if "fragment" in view.request.query:
+        return view.fragment("_integration_rows.html", **values)
     return view.page(
         "integrations.html",
         title=f"{profile.display_name} {environment.value} · syncd",
         profiles=pms_profiles(),
-        profile=profile,
-        environment=environment,
         environments=list(Environment),
-        rows=rows,
-        total=page.total,
-        offset=offset,
-        page_size=PAGE_SIZE,
-        tab_url=tab_url,
+        **values,
     )
 
 

@@ -16,6 +16,18 @@ function localizeTimes(root) {
   }
 }
 
+// A section may carry the page's state (an integration syncing, failing ...):
+// the badge in the page's heading follows it.
+function followState(section) {
+  const state = section.dataset.state;
+  const holder = document.getElementById("state-badge");
+  if (!state || !holder) return;
+  const badge = holder.querySelector(".badge");
+  if (!badge || badge.classList.contains(`state-${state}`)) return;
+  badge.className = `badge state-${state}`;
+  badge.textContent = state.charAt(0).toUpperCase() + state.slice(1);
+}
+
 function schedule(section) {
   const live = section.dataset.live === "true";
   const idle = Number(section.dataset.idlePoll || 0);
@@ -44,6 +56,7 @@ async function refresh(section) {
         const focusedId = section.contains(document.activeElement) ? document.activeElement.id : null;
         section.replaceWith(fresh);
         localizeTimes(fresh);
+        followState(fresh);
         if (focusedId) document.getElementById(focusedId)?.focus();
         schedule(fresh);
         return;

@@ -179,6 +179,15 @@ async def test_last_ran_jobs_properties_and_the_job_tree_after_a_sync(
 
     tree = await signed_in.get(f"/dashboard/runs/{report.root_run_id}")
     assert tree.status == 200 and tree.html.count('<li id="run-') == len(MODELS)
+    # The tree and the jobs refresh themselves only while a sync runs.
+    live_tree = await signed_in.get(f"/dashboard/runs/{report.root_run_id}?fragment=1")
+    assert (
+        live_tree.html.startswith('<section id="run-tree"')
+        and 'data-live="false"' in live_tree.html
+    )
+    jobs_fragment = await signed_in.get("/dashboard/integrations/acme/jobs?fragment=1")
+    assert jobs_fragment.html.startswith('<section id="jobs"')
+    assert 'data-state="enabled"' in jobs_fragment.html and "<html" not in jobs_fragment.html
     assert (await signed_in.get("/dashboard/runs/no-such-run")).status in (400, 404)
 
     # A property switched off is kept and no longer synced; switched on again, it syncs.
@@ -242,6 +251,10 @@ async def test_the_tabs_list_each_pms_and_environment_with_state(
     sandbox = await signed_in.get("/dashboard/integrations?vendor=buildium&environment=sandbox")
     assert "Sandbox One" in sandbox.html and "Prod One" not in sandbox.html
     assert "state-disabled" in sandbox.html
+    rows = await signed_in.get(
+        "/dashboard/integrations?vendor=buildium&environment=production&fragment=1"
+    )
+    assert rows.html.startswith('<section id="integration-list"') and "Prod One" in rows.html
     other = await signed_in.get("/dashboard/integrations?vendor=resman&environment=production")
     assert "No ResMan production customers yet." in other.html
     for name in ("Buildium", "Rent Manager", "ResMan", "Propertyware"):

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from conftest import Served
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from support import with_store
@@ -297,3 +299,65 @@ def test_a_wrong_credential_shows_failed_with_the_pms_message(
     driver.find_element(By.LINK_TEXT, "← Integrations").click()
     row = wait(driver, lambda d: d.find_element(By.XPATH, "//tr[td/a[text()='Wrong Co']]"))
     assert "Disabled" in row.text
+
+
+def overflows(driver: WebDriver) -> bool:
+    """Whether the page is wider than the viewport (a phone would scroll sideways)."""
+    return bool(
+        driver.execute_script(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;"
+        )
+    )
+
+
+def test_every_page_is_labelled_keyboard_usable_and_fits_a_phone(
+    chrome: WebDriver,
+    serve: Callable[..., Served],
+    sim_process: Callable[..., tuple[str, dict[str, str]]],
+) -> None:
+    served = serve()
+    sim_url, creds = sim_process(scale=10, seed=3)
+    args = ["integrations", "add", "--vendor", "buildium", "--name", "Acme", "--base-url", sim_url]
+    for key, value in creds.items():
+        args += ["--credential", f"{key}={value}"]
+    assert served.cli(*args).returncode == 0
+    synced = served.cli("run", "--integration", "acme", "--json")
+    assert synced.returncode == 0, synced.stderr
+    root = json.loads(synced.stdout)["run_id"]
+    driver = chrome
+    sign_in(driver, served)
+    pages = [
+        "/dashboard/integrations?vendor=buildium&environment=production",
+        "/dashboard/integrations/new?vendor=rentmanager&environment=sandbox",
+        "/dashboard/integrations/acme",
+        "/dashboard/integrations/acme/clone",
+        f"/dashboard/runs/{root}",
+        "/dashboard/webhooks",
+        "/dashboard/webhooks/new",
+    ]
+    for width in (1280, 390):
+        driver.set_window_size(width, 900)
+        for path in pages:
+            driver.get(served.url + path)
+            assert driver.find_elements(By.TAG_NAME, "h1"), path
+            assert unlabelled_controls(driver) == [], path
+            assert not overflows(driver), (path, width)
+
+    # The ⋯ menu opens and closes from the keyboard alone.
+    driver.set_window_size(1280, 900)
+    driver.get(served.url + "/dashboard/integrations/acme")
+    summary = driver.find_element(By.CSS_SELECTOR, "details.menu summary")
+    assert summary.accessible_name == "Actions for Acme"
+    keyboard = ActionChains(driver)
+    for _ in range(40):  # Tab until the menu has the focus, as a keyboard user would
+        if driver.switch_to.active_element == summary:
+            break
+        keyboard.send_keys(Keys.TAB).perform()
+    assert driver.switch_to.active_element == summary
+    summary.send_keys(Keys.ENTER)
+    menu = driver.find_element(By.CSS_SELECTOR, "details.menu")
+    assert menu.get_attribute("open") is not None
+    enable = menu.find_element(By.XPATH, ".//button[normalize-space()='Enable']")
+    assert enable.is_displayed()
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    assert menu.get_attribute("open") is None

@@ -232,3 +232,10 @@ def install_dashboard(app: web.Application, routes: Iterable[PageRoute]) -> None
     app.router.add_get(PREFIX + "/static/{name}", _static_handler(_assets()))
     for route in routes:
         app.router.add_route(route.method, PREFIX + route.path, _wrap(route))
+
+    async def not_found(_: web.Request) -> web.Response:
+        # A person followed a stale link: answer a page, not the API's JSON.
+        return error_page(404, "There is no such page.")
+
+    # Last: only what no route above matched.
+    app.router.add_route("*", PREFIX + "/{tail:.*}", not_found)

@@ -105,3 +105,13 @@ async def test_redirects_after_sign_in_stay_on_the_dashboard(api: Api, browser: 
         "/dashboard/sign-in", {"api_key": api.admin_key, "next": "https://evil.example/x"}
     )
     assert page.url.endswith("/dashboard/integrations")
+
+
+async def test_unknown_dashboard_paths_answer_a_page(api: Api, browser: Browser) -> None:
+    await browser.sign_in(api.admin_key)
+    page = await browser.get("/dashboard/no/such/page")
+    assert page.status == 404 and page.headers["Content-Type"].startswith("text/html")
+    assert "There is no such page." in page.html
+    # The API's own paths keep their JSON errors.
+    status, body, _ = await api.call("GET", "/v1/no-such-thing")
+    assert status == 404 and body["error"]["code"] == "not_found"

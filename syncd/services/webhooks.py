@@ -20,6 +20,7 @@ from syncd.app import dispatcher_config
 from syncd.errors import ConfigError
 from syncd.events import event_json, message_id
 from syncd.settings import Settings
+from syncd.store.delivery_log import DeliveryPage, delivery_page
 from syncd.store.webhook_base import (
     AttemptRecord,
     ChangeEvent,
@@ -423,3 +424,10 @@ def delivery_log_json(entry: DeliveryLog) -> dict[str, Any]:
             for a in entry.attempts
         ],
     }
+
+
+async def subscription_deliveries(
+    store: SqlWebhookStore, subscription_id: str, *, before: int | None = None, limit: int = 50
+) -> DeliveryPage:
+    """A subscription's deliveries with event ids below ``before``, newest first."""
+    return await delivery_page(store.engine, subscription_id, before=before, limit=limit)

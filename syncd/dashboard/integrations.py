@@ -91,6 +91,7 @@ async def list_page(view: View) -> web.StreamResponse:
         (("name", False),),
         offset=offset,
         limit=PAGE_SIZE,
+        with_credentials=False,
     )
     rows = [
         Row(v.integration, integration_state(v.integration, v.last_run), v.last_run)

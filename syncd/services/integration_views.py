@@ -66,14 +66,22 @@ async def list_integration_page(
     *,
     offset: int = 0,
     limit: int = 100,
+    with_credentials: bool = True,
 ) -> IntegrationPage:
-    """A page of the integrations ``wanted`` selects, in ``order``, with their last syncs."""
+    """A page of the integrations ``wanted`` selects, in ``order``, with their last syncs.
+
+    ``with_credentials`` False leaves every credential out (and needs no
+    decryption): for views that show none of them.
+    """
     vendor = get_connector_class(wanted.vendor).vendor if wanted.vendor else None
     times = await store.updated_times()
+    # Decrypted when asked: a view shows the credentials' keys (never their values).
+    found = await (
+        store.list_integrations() if with_credentials else store.list_integration_heads()
+    )
     views = [
         IntegrationView(i, times.get(i.id), None)
-        # Decrypted: a view shows the credentials' keys (never their values).
-        for i in await store.list_integrations()
+        for i in found
         if (vendor is None or i.vendor == vendor)
         and (wanted.environment is None or i.environment is wanted.environment)
         and (wanted.active is None or i.enabled is wanted.active)
@@ -84,7 +92,8 @@ async def list_integration_page(
     for name, descending in reversed(order):
         views.sort(key=lambda v, n=name: _sort_key(n, v), reverse=descending)  # type: ignore[misc]
     page = views[offset : offset + limit]
-    shown = [replace(v, last_run=await store.last_root_run(v.integration.id)) for v in page]
+    last = await store.last_root_runs([v.integration.id for v in page])
+    shown = [replace(v, last_run=last.get(v.integration.id)) for v in page]
     return IntegrationPage(views=tuple(shown), total=len(views))
 
 

@@ -157,14 +157,10 @@ async def find_integration(store: Store, id_or_name: str) -> Integration:
     Needs no secret key: removing an integration must work even when its
     credentials can no longer be decrypted.
     """
-    heads = await store.list_integration_heads()
-    for integration in heads:
-        if integration.id == id_or_name:
-            return integration
-    for integration in heads:
-        if integration.name == id_or_name:
-            return integration
-    raise IntegrationNotFound(f"no integration with id or name {id_or_name!r}")
+    found = await store.find_integration_head(id_or_name)
+    if found is None:
+        raise IntegrationNotFound(f"no integration with id or name {id_or_name!r}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,10 @@ class Integrations(abc.ABC):
         """All integrations without their credentials (empty mapping): cheap for scans."""
 
     @abc.abstractmethod
+    async def find_integration_head(self, id_or_name: str) -> Integration | None:
+        """The integration with this id, or else this name, without its credentials."""
+
+    @abc.abstractmethod
     async def set_enabled(self, integration_id: str, enabled: bool) -> None:
         """Enable or disable an integration."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import desc, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from syncd.domain import Environment, Integration, RunStatus
@@ -101,23 +101,21 @@ class SqlIntegrations(SqlRepository, Integrations):
             return [self._integration(r) for r in rows]
 
     async def list_integration_heads(self) -> list[Integration]:
-        cols = [c for c in integrations.c if c.name != "credentials"]
         async with translate_errors(), self.engine.connect() as conn:
-            rows = await conn.execute(select(*cols).order_by(integrations.c.id))
-            return [
-                Integration(
-                    id=r.id,
-                    name=r.name,
-                    vendor=r.vendor,
-                    environment=Environment(r.environment),
-                    enabled=r.enabled,
-                    base_url=r.base_url,
-                    credentials={},
-                    options=dict(r.options or {}),
-                    created_at=r.created_at,
-                )
-                for r in rows
-            ]
+            rows = await conn.execute(select(*_HEAD_COLUMNS).order_by(integrations.c.id))
+            return [_head(r) for r in rows]
+
+    async def find_integration_head(self, id_or_name: str) -> Integration | None:
+        # An id wins over another integration's equal name, as get_integration does.
+        query = (
+            select(*_HEAD_COLUMNS, (integrations.c.id == id_or_name).label("by_id"))
+            .where(or_(integrations.c.id == id_or_name, integrations.c.name == id_or_name))
+            .order_by(desc("by_id"))
+            .limit(1)
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _head(row) if row is not None else None
 
     async def updated_times(self) -> dict[str, datetime]:
         """When each integration was last changed, by id (not part of the Store protocol)."""
@@ -183,3 +181,21 @@ class SqlIntegrations(SqlRepository, Integrations):
                 )
                 removed[table.name] = int(result.rowcount)
         return removed
+
+
+_HEAD_COLUMNS = [c for c in integrations.c if c.name != "credentials"]
+
+
+def _head(r: Any) -> Integration:
+    """An integration row without its credentials."""
+    return Integration(
+        id=r.id,
+        name=r.name,
+        vendor=r.vendor,
+        environment=Environment(r.environment),
+        enabled=r.enabled,
+        base_url=r.base_url,
+        credentials={},
+        options=dict(r.options or {}),
+        created_at=r.created_at,
+    )

@@ -540,6 +540,30 @@ class SqlRunLog(SqlRepository, RunLog):
         async with translate_errors(), self.engine.connect() as conn:
             return [str(i) for i in (await conn.execute(query)).scalars()]
 
+    async def last_root_runs(self, integration_ids: Sequence[str]) -> dict[str, RunRecord]:
+        """The last whole sync of each of ``integration_ids`` that ran, in one query."""
+        if not integration_ids:
+            return {}
+        roots = sync_runs.c.parent_run_id.is_(None)
+        latest = (
+            select(sync_runs.c.integration_id, func.max(sync_runs.c.started_at).label("at"))
+            .where(roots, sync_runs.c.integration_id.in_(list(integration_ids)))
+            .group_by(sync_runs.c.integration_id)
+            .subquery()
+        )
+        query = (
+            select(sync_runs)
+            .join(
+                latest,
+                (sync_runs.c.integration_id == latest.c.integration_id)
+                & (sync_runs.c.started_at == latest.c.at),
+            )
+            .where(roots)
+        )
+        async with translate_errors(), self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {run.integration_id: run for run in (self._run(r) for r in rows)}
+
     async def last_root_run(self, integration_id: str) -> RunRecord | None:
         query = (
             select(sync_runs)

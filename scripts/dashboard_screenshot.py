@@ -69,7 +69,12 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboard.png").resolve()
     state = Path(tempfile.mkdtemp(prefix="syncd-screenshot-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-    env |= {"SYNCD_STATE_DIR": str(state), "SYNCD_LOG_LEVEL": "warning"}
+    env |= {
+        "SYNCD_STATE_DIR": str(state),
+        "SYNCD_LOG_LEVEL": "warning",
+        # The demo's simulator is on this machine; nothing else is asked.
+        "SYNCD_EGRESS_ALLOWED_HOSTS": "127.0.0.1",
+    }
     demo = subprocess.run(
         [*SYNCD, "demo", "--scale", "60"], env=env, capture_output=True, text=True, check=False
     )

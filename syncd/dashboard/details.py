@@ -101,6 +101,16 @@ async def data_access_fragment(view: View) -> web.StreamResponse:
 # -- the page --------------------------------------------------------------------------
 
 
+async def _check_on_arrival(view: View, integration: Integration) -> DataAccessReport:
+    """Start the first data-access check; the report as it stands after (or before) that."""
+    try:
+        await begin_data_access_check(view.ctx, integration.id)
+    except (BackgroundUnavailable, RunConflict) as exc:
+        # Another node or tab started it, or this server runs no background work.
+        log.info("dashboard.check_not_started", integration_id=integration.id, reason=str(exc))
+    return await _data_access(view, integration.id)
+
+
 async def details_page(view: View) -> web.StreamResponse:
     """``GET /dashboard/integrations/{id}``."""
     store = view.ctx.store
@@ -110,6 +120,10 @@ async def details_page(view: View) -> web.StreamResponse:
         offset = max(int(view.request.query.get("properties_offset", "0")), 0)
     except ValueError:
         offset = 0
+    report = await _data_access(view, integration.id)
+    if report.last_check is None and not report.in_process:
+        # A new integration (however it was added) is checked on arrival.
+        report = await _check_on_arrival(view, integration)
     properties = await list_property_settings(
         store, integration.id, (("name", False),), offset=offset, limit=PROPERTIES_PER_PAGE
     )
@@ -119,7 +133,7 @@ async def details_page(view: View) -> web.StreamResponse:
         integration=integration,
         state=section.state,
         section=section,
-        report=await _data_access(view, integration.id),
+        report=report,
         properties=properties,
         properties_offset=offset,
         properties_per_page=PROPERTIES_PER_PAGE,

@@ -125,6 +125,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             "SYNCD_STATE_DIR": str(tmp_path / "state"),
             "SYNCD_LOG_FORMAT": "json",
             "SYNCD_SCHEDULER_POLL_SECONDS": "0.2",
+            # Pages start data-access checks by themselves: none may leave this machine.
+            "SYNCD_EGRESS_ALLOWED_HOSTS": "127.0.0.1",
         }
         migrated = subprocess.run(
             [*SYNCD, "db", "upgrade"], env=env, capture_output=True, text=True, check=False

@@ -17,7 +17,10 @@ from .helpers import Browser
 @pytest.fixture
 async def api(database_url: str, cipher: Cipher, tmp_path: Path) -> AsyncIterator[Api]:
     """The server on one engine (runs once per engine)."""
-    async with serving_api(database_url, cipher, tmp_path) as served:
+    # Pages start data-access checks by themselves: none may leave this machine.
+    async with serving_api(
+        database_url, cipher, tmp_path, egress_allowed_hosts="127.0.0.1"
+    ) as served:
         yield served
 
 

@@ -290,3 +290,22 @@ async def test_clone_keeps_vendor_and_environment_and_copies_the_configuration(
     assert clone.options["schedules"] == options["schedules"]
     assert clone.options["enum_maps"] == options["enum_maps"] and clone.options["page_size"] == 50
     assert "properties" not in clone.options and not clone.enabled
+
+
+async def test_an_integration_added_elsewhere_is_checked_when_its_page_is_opened(
+    api: Api, signed_in: Browser, sim: BuildiumSimulator
+) -> None:
+    await api.store.add_integration(replace(sim_integration(sim), enabled=False))
+    page = await signed_in.get("/dashboard/integrations/acme")
+    section = page.html.split('<section id="data-access"', 1)[1].split("</section>", 1)[0]
+    assert "Checking each model" in section or "Last checked" in section
+
+    async def finished() -> str | None:
+        fragment = await signed_in.get("/dashboard/integrations/acme/data-access?fragment=1")
+        return fragment.html if 'data-live="false"' in fragment.html else None
+
+    html = await wait_until(finished, what="the data-access check")
+    assert html.count(">SUCCESS<") == len(MODELS)
+    # Checked once: a later visit shows the result and starts nothing.
+    again = await signed_in.get("/dashboard/integrations/acme")
+    assert 'data-live="false"' in again.html.split('<section id="data-access"', 1)[1][:400]

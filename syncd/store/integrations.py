@@ -6,6 +6,7 @@ store's cipher, and removing one together with everything kept of it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,17 +47,7 @@ class SqlIntegrations(SqlRepository, Integrations):
         }
 
     def _integration(self, row: Any) -> Integration:
-        return Integration(
-            id=row.id,
-            name=row.name,
-            vendor=row.vendor,
-            environment=Environment(row.environment),
-            enabled=row.enabled,
-            base_url=row.base_url,
-            credentials=self._cipher.decrypt(row.credentials),
-            options=dict(row.options or {}),
-            created_at=row.created_at,
-        )
+        return replace(_head(row), credentials=self._cipher.decrypt(row.credentials))
 
     async def add_integration(self, integration: Integration) -> None:
         now = utc_now()

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from api.conftest import Api, serving_api
+from api.conftest import Api, receiver, serving_api
 
 from syncd.crypto import Cipher
 
 from .helpers import Browser
+
+__all__ = ["receiver"]  # the API tests' webhook receiver, a fixture here too
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from api.conftest import Api
@@ -29,15 +28,6 @@ from .helpers import Browser, Page, wait_until
 
 HOOKS = "/dashboard/webhooks"
 _SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A running webhook receiver (give it secrets to accept)."""
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def submit(browser: Browser, path: str, fields: list[tuple[str, str]]) -> Page:

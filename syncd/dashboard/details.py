@@ -111,15 +111,42 @@ async def _check_on_arrival(view: View, integration: Integration) -> DataAccessR
     return await _data_access(view, integration.id)
 
 
+def _properties_offset(view: View) -> int:
+    try:
+        return max(int(view.request.query.get("properties_offset", "0")), 0)
+    except ValueError:
+        return 0
+
+
+async def properties_fragment(view: View) -> web.StreamResponse:
+    """``GET …/{id}/properties``: the properties section alone (refreshed after a sync)."""
+    found = await find_integration(view.ctx.store, _ref(view))
+    offset = _properties_offset(view)
+    properties = await list_property_settings(
+        view.ctx.store, found.id, (("name", False),), offset=offset, limit=PROPERTIES_PER_PAGE
+    )
+    return view.fragment(
+        "_properties.html",
+        integration=found,
+        properties=properties,
+        properties_offset=offset,
+        properties_per_page=PROPERTIES_PER_PAGE,
+    )
+
+
+async def sweeps_fragment(view: View) -> web.StreamResponse:
+    """``GET …/{id}/sweeps``: the held sweeps section alone (refreshed after a sync)."""
+    found = await find_integration(view.ctx.store, _ref(view))
+    sweeps = await held_sweeps(view.ctx.store, found.id)
+    return view.fragment("_sweeps.html", integration=found, sweeps=sweeps)
+
+
 async def details_page(view: View) -> web.StreamResponse:
     """``GET /dashboard/integrations/{id}``."""
     store = view.ctx.store
     section = await jobs_section(view, _ref(view))
     integration = section.integration
-    try:
-        offset = max(int(view.request.query.get("properties_offset", "0")), 0)
-    except ValueError:
-        offset = 0
+    offset = _properties_offset(view)
     report = await _data_access(view, integration.id)
     if report.last_check is None and not report.in_process:
         # A new integration (however it was added) is checked on arrival.
@@ -276,6 +303,8 @@ ROUTES = [
     PageRoute("GET", _ONE, details_page),
     PageRoute("GET", _ONE + "/jobs", jobs_fragment),
     PageRoute("GET", _ONE + "/data-access", data_access_fragment),
+    PageRoute("GET", _ONE + "/properties", properties_fragment),
+    PageRoute("GET", _ONE + "/sweeps", sweeps_fragment),
     PageRoute("POST", _ONE + "/data-access", _action(_check)),
     PageRoute("POST", _ONE + "/enable", _action(_enable)),
     PageRoute("POST", _ONE + "/disable", _action(_disable)),

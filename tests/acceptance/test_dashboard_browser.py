@@ -183,10 +183,14 @@ def test_onboard_a_buildium_sandbox_customer_enable_clone_and_approve_a_sweep(
     assert set(rows) == set(MODELS)
     processed = driver.find_element(By.CSS_SELECTOR, "#jobs tr[data-model=units] td.num").text
     assert int(processed.replace(",", "")) == 30
-    # The synced properties are listed on the next visit, each with its switch.
-    driver.refresh()
-    switches = driver.find_elements(By.CSS_SELECTOR, "table button[role=switch]")
-    assert len(switches) == 3
+    # The synced properties appear once the sync ends, each with its switch: no reload.
+    switches = wait(
+        driver,
+        lambda d: (
+            len(s := d.find_elements(By.CSS_SELECTOR, "#properties button[role=switch]")) == 3 and s
+        ),
+    )
+    assert not_reloaded(driver)
     assert all(s.get_attribute("aria-checked") == "true" for s in switches)
     switches[0].click()
     wait(
@@ -260,9 +264,14 @@ def test_onboard_a_buildium_sandbox_customer_enable_clone_and_approve_a_sweep(
     )
     mark_page(driver)
     wait(driver, lambda d: job_rows(d).get("units") == "NEEDS_ATTENTION", timeout=120)
+    # The held sweep shows up by itself once the back-sync ends.
+    approve = wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, "#sweeps").find_elements(
+            By.CSS_SELECTOR, "button[aria-label='Approve the units sweep']"
+        ),
+    )[0]
     assert not_reloaded(driver)
-    driver.refresh()  # the held sweeps section is not live; a visit shows it
-    approve = driver.find_element(By.CSS_SELECTOR, "button[aria-label='Approve the units sweep']")
     approve.click()
     notice = wait(
         driver,

@@ -52,6 +52,7 @@ async function refresh(section) {
       holder.innerHTML = await answer.text();
       const fresh = holder.firstElementChild;
       if (fresh && fresh.id === section.id) {
+        const ended = section.dataset.live === "true" && fresh.dataset.live !== "true";
         // Keep keyboard focus where it was if it sat inside the section.
         const focusedId = section.contains(document.activeElement) ? document.activeElement.id : null;
         section.replaceWith(fresh);
@@ -59,6 +60,13 @@ async function refresh(section) {
         followState(fresh);
         if (focusedId) document.getElementById(focusedId)?.focus();
         schedule(fresh);
+        // A sync or check just ended: what it changed elsewhere on the page
+        // (held sweeps, new properties) is fetched once.
+        if (ended) {
+          for (const follower of document.querySelectorAll(`[data-follows="${fresh.id}"]`)) {
+            refresh(follower);
+          }
+        }
         return;
       }
     }

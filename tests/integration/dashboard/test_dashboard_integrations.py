@@ -190,6 +190,9 @@ async def test_last_ran_jobs_properties_and_the_job_tree_after_a_sync(
     assert 'data-state="enabled"' in jobs_fragment.html and "<html" not in jobs_fragment.html
     assert (await signed_in.get("/dashboard/runs/no-such-run")).status in (400, 404)
 
+    listed = await signed_in.get("/dashboard/integrations/acme/properties?fragment=1")
+    assert listed.html.startswith('<section id="properties"')
+    assert listed.html.count('role="switch"') == properties
     # A property switched off is kept and no longer synced; switched on again, it syncs.
     first = re.search(r'action="/dashboard/integrations/acme/properties/([0-9a-f-]+)"', page.html)
     assert first
@@ -222,6 +225,10 @@ async def test_a_held_sweep_is_approved_or_dismissed_from_the_page(
     (outcome,) = held.outcomes
     page = await signed_in.get("/dashboard/integrations/acme")
     assert f'action="/dashboard/sweeps/{outcome.run_id}/approve"' in page.html
+    # The section alone, as the page's script fetches it once a sync ends.
+    section = await signed_in.get("/dashboard/integrations/acme/sweeps?fragment=1")
+    assert section.html.startswith('<section id="sweeps"') and "<html" not in section.html
+    assert f'action="/dashboard/sweeps/{outcome.run_id}/approve"' in section.html
     approved = await signed_in.post(f"/dashboard/sweeps/{outcome.run_id}/approve")
     assert "The units sweep was approved: 6 records deleted" in approved.html
     assert "No sweep is held." in approved.html

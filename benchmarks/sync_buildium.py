@@ -5,11 +5,15 @@ figures measure syncd, not Buildium's 10 requests/second), then:
 
 1. the floor: the same pages fetched with aiohttp and parsed with orjson only,
    same page size and concurrency as syncd;
-2. per engine (PostgreSQL, SQLite): ``syncd run`` as a subprocess, first an
+2. per engine (PostgreSQL, SQLite): the end-to-end floor (``floor.py``: the
+   same pages fetched, mapped and written, a transaction per page, into an
+   empty database of its own), then ``syncd run`` as a subprocess, first an
    initial sync into an empty database, then an unchanged full re-sync.
 
-Reports records/second, ratios against the floor and between the two syncs,
-and each sync process's peak RSS (from wait4, so only that process counts).
+Reports records/second, ratios against the floors and between the two syncs,
+each sync process's own CPU per record and peak RSS (from wait4, so only that
+process counts), and last a table of the CPU-per-record targets with each
+measured value and the floor it is compared with.
 
     .venv/bin/python benchmarks/sync_buildium.py [--records 200000] [--engines postgresql,sqlite]
 """
@@ -31,6 +35,7 @@ import aiohttp
 import asyncpg
 import orjson
 import psutil
+from floor import end_to_end_floor
 
 from syncd.sim.buildium import BuildiumSimulator
 
@@ -202,7 +207,7 @@ def bench_engine(
         ],
         env,
     )
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"end_to_end_floor": _floor(engine, url, creds, workdir)}
     for label, extra in (("initial", []), ("resync", ["--full"])):
         busy0, sim0 = _busy_seconds(), sum(sim.cpu_times()[:2])
         report, wall, rss, cpu = run_syncd(["run", "--integration", "bench", "--json", *extra], env)
@@ -227,6 +232,51 @@ def bench_engine(
             "model_seconds": {m["model"]: m["seconds"] for m in report["models"]},
         }
     return results
+
+
+def _floor(engine: str, url: str, creds: dict[str, str], workdir: Path) -> dict[str, float]:
+    """The end-to-end floor (fetch + map + write) into a migrated, empty database of its own."""
+    if engine == "postgresql":
+        db_url = asyncio.run(fresh_pg("syncd_bench_floor"))
+        target = f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/syncd_bench_floor"
+    else:
+        path = workdir / "floor.db"
+        db_url, target = f"sqlite+aiosqlite:///{path}", str(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    env |= {"SYNCD_DATABASE_URL": db_url, "SYNCD_STATE_DIR": str(workdir / "floor-state")}
+    run_syncd(["db", "upgrade"], env)
+    return asyncio.run(end_to_end_floor(engine, target, url, creds, PAGE_SIZE, CONCURRENCY))
+
+
+#: The targets of the CPU-per-record work, as (label, key, limit, at least?).
+TARGETS = (
+    ("syncd CPU per record, initial (µs)", "initial_cpu_us", 40, False),
+    ("syncd CPU per record, unchanged re-sync (µs)", "resync_cpu_us", 25, False),
+    ("initial sync / end-to-end floor", "initial_vs_e2e", 0.8, True),
+    ("unchanged re-sync / initial sync", "resync_speedup", 3.0, True),
+    ("peak RSS of a sync (MiB)", "peak_rss_mib", 200, False),
+)
+
+
+def targets_table(out: dict[str, Any]) -> str:
+    """Each target with its measured value, per engine, and what it is compared with."""
+    lines = [
+        "| target | " + " | ".join(out["engines"]) + " | met? |",
+        "|---|" + "---|" * len(out["engines"]) + "---|",
+    ]
+    for label, key, limit, at_least in TARGETS:
+        values = [res["targets"][key] for res in out["engines"].values()]
+        met = all(v >= limit if at_least else v <= limit for v in values)
+        bound = f"≥ {limit:g}" if at_least else f"≤ {limit:g}"
+        shown = " | ".join(f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in values)
+        lines.append(f"| {label} {bound} | {shown} | {'yes' if met else 'no'} |")
+    floors = ", ".join(
+        f"{e}: {res['end_to_end_floor']['records_per_second']:,} rec/s "
+        f"({res['end_to_end_floor']['cpu_us_per_record']} µs/record)"
+        for e, res in out["engines"].items()
+    )
+    lines.append(f"\nend-to-end floor (fetch + map + write, same pages, same database): {floors}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -256,6 +306,16 @@ def main() -> None:
                 res["initial_vs_floor"] = round(init["records_per_second"] / floor_rps, 2)
                 res["resync_vs_floor"] = round(resync["records_per_second"] / floor_rps, 2)
                 res["resync_speedup"] = round(init["seconds"] / resync["seconds"], 2)
+                e2e = res["end_to_end_floor"]
+                res["targets"] = {
+                    "initial_cpu_us": round(init["cpu_seconds"] / init["records"] * 1e6, 1),
+                    "resync_cpu_us": round(resync["cpu_seconds"] / resync["records"] * 1e6, 1),
+                    "initial_vs_e2e": round(
+                        init["records_per_second"] / e2e["records_per_second"], 2
+                    ),
+                    "resync_speedup": res["resync_speedup"],
+                    "peak_rss_mib": max(init["peak_rss_mib"], resync["peak_rss_mib"]),
+                }
                 out["engines"][engine] = res
     finally:
         proc.terminate()
@@ -272,6 +332,7 @@ def main() -> None:
             f"re-sync {r['records_per_second']:,} rec/s ({res['resync_speedup']:.2f}x faster "
             f"than initial, peak RSS {r['peak_rss_mib']} MiB)"
         )
+    print("\n" + targets_table(out))
 
 
 if __name__ == "__main__":

@@ -60,10 +60,11 @@ def _rows(model: str, page: list[dict[str, Any]], now: Any, sqlite: bool) -> lis
     return rows
 
 
-async def _fetch_all(
+async def fetch_pages(
     url: str, creds: dict[str, str], page_size: int, concurrency: int,
     store: Callable[[str, list[dict[str, Any]]], Awaitable[None]],
 ) -> int:  # fmt: skip
+    """Fetch and parse every page of the six resources, handing each to ``store``; the count."""
     headers = {
         "x-buildium-client-id": creds["client_id"],
         "x-buildium-client-secret": creds["client_secret"],
@@ -110,7 +111,7 @@ async def end_to_end_floor(
                 await conn.copy_records_to_table(TABLES[path], records=rows, columns=COLUMNS)
 
         try:
-            total = await _fetch_all(url, creds, page_size, concurrency, store)
+            total = await fetch_pages(url, creds, page_size, concurrency, store)
         finally:
             await conn.close()
     else:
@@ -125,7 +126,7 @@ async def end_to_end_floor(
                 )
 
         try:
-            total = await _fetch_all(url, creds, page_size, concurrency, store)
+            total = await fetch_pages(url, creds, page_size, concurrency, store)
         finally:
             db.close()
     seconds = time.perf_counter() - started

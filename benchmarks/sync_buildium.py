@@ -31,11 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
-import orjson
 import psutil
-from floor import end_to_end_floor
+from floor import end_to_end_floor, fetch_pages
 
 from syncd.sim.buildium import BuildiumSimulator
 
@@ -101,30 +99,12 @@ def start_simulator(scale: int) -> tuple[subprocess.Popen[str], str, dict[str, s
 
 async def raw_fetch(url: str, creds: dict[str, str]) -> tuple[int, float]:
     """The floor: fetch and parse every page, nothing else."""
-    headers = {
-        "x-buildium-client-id": creds["client_id"],
-        "x-buildium-client-secret": creds["client_secret"],
-    }
-    total = 0
+
+    async def keep_nothing(path: str, page: list[dict[str, Any]]) -> None:
+        return None
+
     started = time.perf_counter()
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-        sem = asyncio.Semaphore(CONCURRENCY)
-
-        async def page(path: str, offset: int) -> tuple[int, int]:
-            async with sem:
-                params = {"offset": offset, "limit": PAGE_SIZE, "orderby": "Id"}
-                async with session.get(url + path, params=params) as resp:
-                    body = orjson.loads(await resp.read())
-                    return len(body), int(resp.headers["X-Total-Count"])
-
-        for path in PATHS:
-            n, count = await page(path, 0)
-            total += n
-            rest = await asyncio.gather(
-                *(page(path, off) for off in range(PAGE_SIZE, count, PAGE_SIZE))
-            )
-            total += sum(r[0] for r in rest)
+    total = await fetch_pages(url, creds, PAGE_SIZE, CONCURRENCY, keep_nothing)
     return total, time.perf_counter() - started
 
 

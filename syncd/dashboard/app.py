@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -66,8 +66,6 @@ class View:
     session: Session
     #: The POSTed form (None for a GET).
     form: MultiDictProxy[str] | None = None
-    #: Headers and cookies to set on the answer (the flash cookie's removal …).
-    _clear_flash: bool = field(default=False)
 
     def value(self, name: str, default: str = "") -> str:
         """One field of the form, stripped ('' when absent)."""
@@ -82,15 +80,7 @@ class View:
         values.setdefault("title", "syncd")
         html = render(
             template,
-            {
-                "csrf_field": CSRF_FIELD,
-                "csrf_token": self.session.csrf_token,
-                "key": self.session.key,
-                "notice": notice,
-                "prefix": PREFIX,
-                "path": self.request.path,
-                **values,
-            },
+            self._values(key=self.session.key, notice=notice, path=self.request.path, **values),
         )
         response = html_response(html, status)
         if notice is not None:
@@ -99,16 +89,16 @@ class View:
 
     def fragment(self, template: str, **values: Any) -> web.Response:
         """A part of a page, for the script that refreshes live sections."""
-        html = render(
-            template,
-            {
-                "csrf_field": CSRF_FIELD,
-                "csrf_token": self.session.csrf_token,
-                "prefix": PREFIX,
-                **values,
-            },
-        )
-        return html_response(html)
+        return html_response(render(template, self._values(**values)))
+
+    def _values(self, **values: Any) -> dict[str, Any]:
+        """What every template of a signed-in viewer gets, plus ``values``."""
+        return {
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": self.session.csrf_token,
+            "prefix": PREFIX,
+            **values,
+        }
 
     def redirect(self, path: str, message: str | None = None, kind: str = "ok") -> web.Response:
         """See other page (after a form), optionally with a message to show there."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 import structlog
 from aiohttp import web
 
@@ -94,12 +92,14 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     """End the session (a POST from this site only: a link elsewhere cannot sign you out)."""
     form = await request.post()
     secret = request.cookies.get(SESSION_COOKIE, "")
-    if not same_origin(request):
-        return error_page(403, "Refused: the form was sent from another site.")
-    if secret:
-        token = str(form.get(CSRF_FIELD, ""))
-        if not hmac.compare_digest(token.encode(), csrf_token_for(secret).encode()):
-            return error_page(403, "Refused: the form's security token is out of date.")
+    try:
+        if secret:
+            check_csrf(request, str(form.get(CSRF_FIELD, "")), csrf_token_for(secret))
+        elif not same_origin(request):
+            # Without a session there is no token to check: only the origin.
+            raise CsrfRefused("the form was sent from another site")
+    except CsrfRefused as exc:
+        return error_page(403, f"Refused: {exc}.")
     response = see_other(f"{PREFIX}/sign-in")
     clear_cookie(response, SESSION_COOKIE)
     return response

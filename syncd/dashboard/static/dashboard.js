@@ -73,7 +73,6 @@ async function refresh(section) {
   } catch (err) {
     // The server restarting or the network dropping: try again later.
   }
-  section.dataset.live = section.dataset.live === "true" ? "true" : "false";
   window.setTimeout(() => refresh(section), Math.max(LIVE_POLL_MS * 4, Number(section.dataset.idlePoll || 0)));
 }
 

@@ -55,6 +55,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
         jobs_dir=settings.jobs_dir,
         transforms_dir=settings.transforms_dir,
         overlap=timedelta(seconds=settings.incremental_overlap_seconds),
+        last_seen_resolution=timedelta(seconds=settings.last_seen_resolution_seconds),
         connector_overrides={
             "rate_limit_wait_seconds": settings.pms_rate_limit_wait_seconds,
             "listing_drift_records": settings.listing_drift_records,

@@ -330,9 +330,10 @@ class ModelRunner:
                         progress=PageProgress(
                             cursor=page.cursor, run_id=run_id, mode=mode, window=saved.window
                         ),
-                        now=datetime.now(UTC),
+                        now=(now := datetime.now(UTC)),
                         events=emit,
                         fetched=len(page.records),
+                        refresh_before=now - self.config.last_seen_resolution,
                     )
                     if item.first_seen:
                         await self._hold_properties(integration, item.first_seen)
@@ -409,6 +410,7 @@ class ModelRunner:
                 )
             )
         await self.store.finish_run(run_id, status, counts, error, events=events)
+        await self.store.release_seen(integration.id, model)
         seconds = time.monotonic() - started
         bound.info(
             "sync.model.finished",

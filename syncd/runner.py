@@ -113,6 +113,8 @@ class RunnerConfig:
     jobs_dir: Path | None = None
     transforms_dir: Path | None = None
     overlap: timedelta = timedelta(minutes=5)
+    #: An unchanged record's ``last_seen`` is rewritten once it is this old.
+    last_seen_resolution: timedelta = timedelta(hours=1)
     connector_overrides: dict[str, Any] = field(default_factory=dict)
     owner: str = field(default_factory=default_node_id)
 

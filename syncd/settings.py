@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         ge=0,
         description="incremental runs re-ask this many seconds before the last watermark",
     )
+    last_seen_resolution_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="an unchanged record's last_seen is rewritten by a sync once it is this "
+        "old (0: by every sync); deletion sweeps do not depend on it",
+    )
     node_id: str | None = Field(
         default=None, description="this node's name in schedule leases (default: host-pid-random)"
     )

@@ -266,15 +266,18 @@ class Records(abc.ABC):
         source_hashes: Mapping[str, str] | None = None,
         events: bool = True,
         fetched: int = 0,
+        refresh_before: datetime | None = None,
     ) -> UpsertResult:
         """Upsert one page, its change events, quarantine rows and checkpoint atomically.
 
         The run's counts grow with the page (``fetched`` records came from
         the PMS), so a running or killed run shows what it stored.
 
-        Records whose content hash is unchanged only get ``last_seen`` (and
-        the run id) refreshed, and so do quarantined ones: the PMS listed
-        them, so no sweep may take them for deleted. ``seen`` are x_ids the
+        Written records carry the run's id. Records whose content hash is
+        unchanged are not rewritten: they, and quarantined ones, go into the
+        run's seen pages, so no sweep of this run takes them for deleted.
+        Their ``last_seen`` becomes ``now`` only where it is older than
+        ``refresh_before`` (default ``now``: always). ``seen`` are x_ids the
         PMS returned unchanged at the source (not transformed again): they
         count as unchanged. ``source_hashes`` (x_id → digest) are stored with
         the records for the next run's comparison.
@@ -341,6 +344,15 @@ class Sweeps(abc.ABC):
     @abc.abstractmethod
     async def dismiss_sweep(self, run_id: str) -> None:
         """Drop the sweep a NEEDS_ATTENTION model run held (the run becomes SUCCESS)."""
+
+    @abc.abstractmethod
+    async def release_seen(self, integration_id: str, model: str) -> int:
+        """Drop the seen pages of the model's runs that have ended; returns how many.
+
+        Call it when a model run has finished. While a sweep of the model is
+        held, the pages are first folded into the records' ``last_seen``, so
+        its approval still spares every record seen since the held run started.
+        """
 
 
 class Schedules(abc.ABC):

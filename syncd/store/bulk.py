@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import (
@@ -44,6 +44,9 @@ from sqlalchemy.sql.elements import BindParameter, TextClause
 from syncd.events import RECORD_EVENT_KEYS
 from syncd.store.types import UTCDateTime
 
+if TYPE_CHECKING:
+    from syncd.store.seen import SeenStatements
+
 Encoder = Callable[[Any], Any]
 
 
@@ -53,7 +56,8 @@ def _sqlite_uuid(v: Any) -> Any:
     return v.hex if isinstance(v, uuid.UUID) else v
 
 
-def _sqlite_datetime(v: datetime | None) -> str | None:
+def sqlite_datetime(v: datetime | None) -> str | None:
+    """A timestamp in the text form SQLAlchemy's SQLite DateTime stores (UTC)."""
     if v is None:
         return None
     if v.tzinfo is not None:
@@ -108,7 +112,7 @@ def _kind(column_type: Any) -> str:
 
 
 _SQLITE_ENCODERS: dict[str, Encoder] = {
-    "timestamptz": _sqlite_datetime,
+    "timestamptz": sqlite_datetime,
     "uuid": _sqlite_uuid,
     "int8": _identity,
     "int4": _identity,
@@ -247,17 +251,24 @@ class KeyedStatements:
         integration_id: str,
         x_ids: Sequence[str],
         now: datetime,
-        run_id: str,
+        before: datetime,
     ) -> None:
-        """Refresh ``last_seen`` (and the run id) of unchanged records."""
+        """Set ``last_seen`` of unchanged records to ``now`` where it is older than ``before``.
+
+        A row whose ``last_seen`` is recent enough is left alone, so it is not
+        rewritten (with every index entry of it, on PostgreSQL) on each run.
+        """
         if self.dialect == "postgresql":
             await conn.exec_driver_sql(
-                self.touch_sql, (_pg_datetime(now), run_id, integration_id, list(x_ids))
+                self.touch_sql,
+                (_pg_datetime(now), _pg_datetime(before), integration_id, list(x_ids)),
             )
             return
         for chunk in _chunks(x_ids):
             sql = self.touch_sql.replace("{marks}", ", ".join("?" * len(chunk)))
-            await conn.exec_driver_sql(sql, (_sqlite_datetime(now), run_id, integration_id, *chunk))
+            await conn.exec_driver_sql(
+                sql, (sqlite_datetime(now), sqlite_datetime(before), integration_id, *chunk)
+            )
 
 
 def _found(rows: Sequence[Any]) -> list[tuple[str, tuple[str, str | None, bool]]]:
@@ -279,9 +290,9 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
             f"JOIN {t} AS t ON t.integration_id = $1 AND t.x_id = k.x_id"
         )
         touch = (
-            f"UPDATE {t} AS t SET last_seen = $1, last_run_id = $2 "
+            f"UPDATE {t} AS t SET last_seen = $1 "
             f"FROM unnest($4::text[]) AS k(x_id) "
-            f"WHERE t.integration_id = $3 AND t.x_id = k.x_id"
+            f"WHERE t.integration_id = $3 AND t.x_id = k.x_id AND t.last_seen < $2"
         )
     else:
         lookup = (
@@ -289,8 +300,8 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
             f"WHERE integration_id = ? AND x_id IN ({{marks}})"
         )
         touch = (
-            f"UPDATE {t} SET last_seen = ?, last_run_id = ? "
-            f"WHERE integration_id = ? AND x_id IN ({{marks}})"
+            f"UPDATE {t} SET last_seen = ? "
+            f"WHERE last_seen < ? AND integration_id = ? AND x_id IN ({{marks}})"
         )
     return KeyedStatements(dialect, lookup, touch)
 
@@ -354,13 +365,15 @@ class SweepStatements:
     """Counting and soft-deleting the unseen records of a sweep's scope, in SQL.
 
     The scope is ``integration_id = :iid AND deleted_at IS NULL`` plus an
-    optional date window on one column; "unseen" is a predicate given by the
-    caller (not refreshed by the run, or last seen before a given time).
-    Nothing is read into Python but two counts.
+    optional date window on one column. "Unseen" is a row predicate given by
+    the caller (not written by the run, or last seen before a given time)
+    and, in SQL, in none of the seen pages matching ``pages`` (see
+    :mod:`syncd.store.seen`). Nothing is read into Python but two counts.
     """
 
     dialect: str
     table: Table
+    seen: SeenStatements
 
     def _where(
         self,
@@ -412,16 +425,28 @@ class SweepStatements:
         params: dict[str, Any],
         date_field: str | None,
         unseen: str,
+        pages: str,
     ) -> tuple[int, int]:
-        """(live records in scope, those matching ``unseen``) in one scan."""
+        """(live records in scope, the unseen ones) in one scan."""
         where = self._where(
             "t", date_field, params.get("since"), params.get("until"), "", params.get("excluded")
         )
         flag = unseen.replace("{p}", "t.")
-        sql = (
-            f"SELECT count(*), coalesce(sum(CASE WHEN {flag} THEN 1 ELSE 0 END), 0) "
-            f"FROM {self.table.name} AS t WHERE {where}"
-        )
+        t = self.table.name
+        if self.dialect == "postgresql":
+            # A per-row NOT EXISTS inside the sum would not become a join.
+            sql = (
+                f"SELECT count(*), "
+                f"coalesce(sum(CASE WHEN {flag} AND s.x_id IS NULL THEN 1 ELSE 0 END), 0) "
+                f"FROM {t} AS t LEFT JOIN ({self.seen.seen_set(pages)}) AS s ON s.x_id = t.x_id "
+                f"WHERE {where}"
+            )
+        else:
+            flag += " AND " + self.seen.not_seen(pages).replace("{p}", "t.")
+            sql = (
+                f"SELECT count(*), coalesce(sum(CASE WHEN {flag} THEN 1 ELSE 0 END), 0) "
+                f"FROM {t} AS t WHERE {where}"
+            )
         row = (await conn.execute(self._statement(sql, date_field, params))).one()
         return int(row[0]), int(row[1])
 
@@ -431,6 +456,7 @@ class SweepStatements:
         params: dict[str, Any],
         date_field: str | None,
         unseen: str,
+        pages: str,
         *,
         events: bool,
     ) -> int:
@@ -440,6 +466,7 @@ class SweepStatements:
         ``model`` and ``run_id`` (the events' job). Returns the records deleted.
         """
         t = self.table.name
+        unseen = f"{unseen} AND {self.seen.not_seen(pages)}"
         since, until = params.get("since"), params.get("until")
         cols = (
             "integration_id, integration_vendor, model, record_id, x_id, event_type, run_id, "
@@ -518,6 +545,6 @@ _SQLITE_DELETED_PAYLOAD = {
 }
 
 
-def sweep_statements(dialect: str, table: Table) -> SweepStatements:
-    """The sweep statements of a model table."""
-    return SweepStatements(dialect, table)
+def sweep_statements(dialect: str, table: Table, seen: SeenStatements) -> SweepStatements:
+    """The sweep statements of a model table, its runs' seen pages read with ``seen``."""
+    return SweepStatements(dialect, table, seen)

@@ -26,6 +26,7 @@ from syncd.store.tables import (
     quarantine,
     residents_to_leases,
     schedules,
+    seen_pages,
     sync_runs,
 )
 
@@ -131,6 +132,7 @@ class SqlIntegrations(SqlRepository, Integrations):
             *MODEL_TABLES.values(),
             residents_to_leases,
             quarantine,
+            seen_pages,
             checkpoints,
             schedules,
             sync_runs,

@@ -32,6 +32,7 @@ from syncd.store._shared import SqlRepository, utc_now
 from syncd.store.base import PageProgress, Records
 from syncd.store.bulk import bulk_insert, keyed_delete, keyed_statements
 from syncd.store.engine import translate_errors
+from syncd.store.seen import seen_statements
 from syncd.store.tables import (
     MODEL_TABLES,
     change_events,
@@ -59,6 +60,7 @@ class SqlRecords(SqlRepository, Records):
             for name, cols in self._model_columns.items()
         }
         self._keyed = {name: keyed_statements(dialect, t) for name, t in MODEL_TABLES.items()}
+        self._seen = seen_statements(dialect)
         self._inserts = {
             name: bulk_insert(
                 dialect,
@@ -154,6 +156,7 @@ class SqlRecords(SqlRepository, Records):
         source_hashes: Mapping[str, str] | None = None,
         events: bool = True,
         fetched: int = 0,
+        refresh_before: datetime | None = None,
     ) -> UpsertResult:
         iid = integration.id
         # A PMS may repeat a record within a page; the last copy wins.
@@ -192,13 +195,21 @@ class SqlRecords(SqlRepository, Records):
                     now,
                     previous if events else None,
                 )
-            # The PMS listed the quarantined records too: refreshing them keeps
-            # a deletion sweep from taking them for deleted.
+            # The PMS listed the quarantined records too: a deletion sweep
+            # must not take them for deleted.
             touched = unchanged + [
                 q.x_id for q in quarantined if q.x_id is not None and q.x_id not in by_x
             ]
             if touched:
-                await keyed.touch(conn, iid, touched, now, progress.run_id)
+                await self._seen.insert(
+                    conn,
+                    run_id=progress.run_id,
+                    integration_id=iid,
+                    model=model,
+                    now=now,
+                    x_ids=touched,
+                )
+                await keyed.touch(conn, iid, touched, now, refresh_before or now)
             if quarantined:
                 await conn.execute(
                     quarantine.insert(),

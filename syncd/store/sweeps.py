@@ -19,6 +19,7 @@ from syncd.store._shared import SqlRepository, utc_now
 from syncd.store.base import Sweeps
 from syncd.store.bulk import sweep_statements
 from syncd.store.engine import translate_errors
+from syncd.store.seen import OF_MODEL, OF_RUN, seen_statements
 from syncd.store.tables import MODEL_TABLES, sync_runs
 
 
@@ -28,24 +29,47 @@ class SqlSweeps(SqlRepository, Sweeps):
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
         super().__init__(engine, cipher)
         dialect = engine.dialect.name
-        self._sweeps = {name: sweep_statements(dialect, t) for name, t in MODEL_TABLES.items()}
+        self._seen = seen_statements(dialect)
+        self._sweeps = {
+            name: sweep_statements(dialect, t, self._seen) for name, t in MODEL_TABLES.items()
+        }
 
     async def sweep(
         self, scope: SweepScope, *, max_share: float, events: bool, now: datetime
     ) -> SweepResult:
-        # Not refreshed by this run: every record it fetched (created,
-        # updated, unchanged or quarantined) carries its run id.
+        # Not seen by this run: every record it wrote carries its run id; the
+        # others it fetched (unchanged or quarantined) are in its seen pages.
         unseen = "({p}last_run_id IS NULL OR {p}last_run_id <> :run_id)"
         async with translate_errors(), self.engine.begin() as conn:
+            await self._hash_joins(conn)
             return await self._sweep(
-                conn, scope, unseen, {}, max_share=max_share, events=events, now=now
+                conn, scope, unseen, OF_RUN, {}, max_share=max_share, events=events, now=now
             )
+
+    async def release_seen(self, integration_id: str, model: str) -> int:
+        async with translate_errors(), self.engine.begin() as conn:
+            await self._hash_joins(conn)
+            return await self._seen.release(conn, MODEL_TABLES[model], integration_id, model)
+
+    async def _hash_joins(self, conn: AsyncConnection) -> None:
+        """Have PostgreSQL join a scope with seen pages by hashing, in this transaction.
+
+        A table just filled by COPY has no statistics yet, and unnest is
+        guessed at 10 rows: the planner then picks a nested loop, one pass
+        over every seen x_id per record (minutes, for a large cache). The
+        forbidding cost that forces the hash join would also set off JIT
+        compilation, which costs more than the query.
+        """
+        if self.engine.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+            await conn.exec_driver_sql("SET LOCAL jit = off")
 
     async def _sweep(
         self,
         conn: AsyncConnection,
         scope: SweepScope,
         unseen: str,
+        pages: str,
         extra: dict[str, Any],
         *,
         max_share: float | None,
@@ -71,7 +95,7 @@ class SqlSweeps(SqlRepository, Sweeps):
             **extra,
         }
         statements = self._sweeps[scope.model]
-        total, candidates = await statements.count(conn, params, scope.date_field, unseen)
+        total, candidates = await statements.count(conn, params, scope.date_field, unseen, pages)
         share = 1.0 if max_share is None else max_share
         # A PMS answering with an empty list would have the whole scope go:
         # that is never taken on trust, whatever the threshold.
@@ -83,7 +107,7 @@ class SqlSweeps(SqlRepository, Sweeps):
         if held or candidates == 0:
             return SweepResult(total, candidates, 0, held, share)
         deleted = await statements.soft_delete(
-            conn, params, scope.date_field, unseen, events=events
+            conn, params, scope.date_field, unseen, pages, events=events
         )
         return SweepResult(total, candidates, deleted, False, share)
 
@@ -140,6 +164,7 @@ class SqlSweeps(SqlRepository, Sweeps):
         excluded_properties: frozenset[str] = frozenset(),
     ) -> SweepResult:
         async with translate_errors(), self.engine.begin() as conn:
+            await self._hash_joins(conn)
             row = await self._held_run(conn, run_id)
             scope = SweepScope(
                 integration_id=row.integration_id,
@@ -151,11 +176,13 @@ class SqlSweeps(SqlRepository, Sweeps):
                 excluded_properties=excluded_properties,
             )
             # Recomputed now, not remembered: a record seen by any run since
-            # the held one started is spared.
+            # the held one started is spared (runs that ended since folded
+            # their seen pages into last_seen; a running one's are still here).
             result = await self._sweep(
                 conn,
                 scope,
                 "{p}last_seen < :seen_before",
+                OF_MODEL,
                 {"seen_before": row.started_at},
                 max_share=None,
                 events=events,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from syncd.models import LINK_COLUMNS, LINK_MODEL, MODELS, ColumnType
@@ -276,6 +277,25 @@ quarantine = Table(
     Column("raw", JSONType),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "integration_id", "model", "x_id"),
+)
+
+#: The x_ids a run saw without writing their rows (unchanged or quarantined),
+#: one row per page: a deletion sweep spares them. Rewriting each unchanged
+#: row's ``last_seen`` and run id instead would make an unchanged re-sync
+#: write every row of the cache (and every index entry of it on PostgreSQL).
+#: Rows live while their run does (longer only while a sweep is held).
+seen_pages = Table(
+    "seen_pages",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("integration_id", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+    # A text[] on PostgreSQL, a JSON array on SQLite.
+    Column("x_ids", Text().with_variant(postgresql.ARRAY(Text()), "postgresql"), nullable=False),
+    Index(None, "run_id"),
+    Index(None, "integration_id", "model"),
 )
 
 # -- webhooks -----------------------------------------------------------------

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,11 @@ from syncd.domain import (
 )
 from syncd.errors import SweepError
 from syncd.model_run import ModelRunner
-from syncd.runner import Runner
+from syncd.runner import Runner, RunnerConfig
 from syncd.sim.buildium import BuildiumSimulator
 from syncd.store.base import PageProgress
 from syncd.store.sql import SqlStore
-from syncd.store.tables import MODEL_TABLES, change_events
+from syncd.store.tables import MODEL_TABLES, change_events, seen_pages
 
 SCALE = 40
 UNITS_PATH = "/v1/rentals/units"
@@ -82,6 +83,17 @@ async def full_units(store: SqlStore, integ: Integration) -> Any:
     return report, outcome
 
 
+async def held_after_empty_answer(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> Any:
+    """A full units run, then one the PMS answers empty: its sweep is held."""
+    await full_units(store, integ)
+    sim.add_fault("empty", path=UNITS_PATH, count=1)
+    _, held = await full_units(store, integ)
+    assert held.status is RunStatus.NEEDS_ATTENTION
+    return held
+
+
 async def test_full_run_marks_exactly_the_deleted_records(
     store: SqlStore, sim: BuildiumSimulator, integ: Integration
 ) -> None:
@@ -112,6 +124,71 @@ async def test_full_run_marks_exactly_the_deleted_records(
     # Sweeping again finds nothing new: no second event per record.
     await full_units(store, integ)
     assert len(await events_of(store, "DATA_DELETED")) == 2
+
+
+async def test_an_unchanged_resync_rewrites_no_row_yet_sweeps_exactly(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    units = MODEL_TABLES["units"]
+
+    async def stamps() -> dict[str, tuple[datetime, str | None]]:
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(select(units.c.x_id, units.c.last_seen, units.c.last_run_id))
+            return {r.x_id: (r.last_seen, r.last_run_id) for r in rows}
+
+    async def seen_pages_left() -> int:
+        async with store.engine.connect() as conn:
+            return len((await conn.execute(select(seen_pages.c.id))).all())
+
+    await full_units(store, integ)
+    before = await stamps()
+    gone = {str(i) for i in sim.mutate("units", delete=2)["deleted"]}
+    _, outcome = await full_units(store, integ)
+    assert outcome.counts.unchanged == SCALE - 2 and outcome.counts.deleted == 2
+    assert await deleted_x_ids(store, "units") == gone
+    after = await stamps()
+    # Seen within the resolution (an hour): no row was written, and the
+    # run's seen pages went with it.
+    assert {x: v for x, v in after.items() if x not in gone} == {
+        x: v for x, v in before.items() if x not in gone
+    }
+    assert await seen_pages_left() == 0
+
+    # With no resolution, every sync refreshes last_seen (still no run id).
+    eager = Runner(store, RunnerConfig(last_seen_resolution=timedelta(0)))
+    report = await eager.run(integ, models=["units"], full=True)
+    assert report.ok and report.outcomes[0].counts.deleted == 0
+    refreshed = await stamps()
+    live = set(before) - gone
+    assert all(refreshed[x][0] > before[x][0] for x in live)
+    assert all(refreshed[x][1] == before[x][1] for x in live)
+    assert await seen_pages_left() == 0
+
+
+async def test_a_held_sweep_keeps_what_later_runs_saw(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    held = await held_after_empty_answer(store, sim, integ)
+    # Later runs see every unit but four, unchanged: one is held again (an
+    # empty answer) and dismissed, the next is held by a stricter guard. So
+    # a held sweep stays pending all along, and neither rewrites any row.
+    gone = {str(i) for i in sim.mutate("units", delete=4)["deleted"]}
+    sim.add_fault("empty", path=UNITS_PATH, count=1)
+    _, held_again = await full_units(store, integ)
+    assert held_again.status is RunStatus.NEEDS_ATTENTION
+    await store.dismiss_sweep(held_again.run_id)
+    strict = replace(integ, options={**integ.options, "sweep_max_share": 0.01})
+    await store.update_integration(strict)
+    report = await Runner(store).run(strict, models=["units"], full=True)
+    (later,) = report.outcomes
+    assert later.status is RunStatus.NEEDS_ATTENTION and later.counts.unchanged == SCALE - 4
+    # ...so their seen pages were folded into last_seen: approving the first
+    # held sweep deletes only the four the later runs did not see.
+    result = await store.approve_sweep(
+        held.run_id, date_field=None, events=True, now=datetime.now(UTC)
+    )
+    assert result.deleted == 4
+    assert await deleted_x_ids(store, "units") == gone
 
 
 async def test_a_run_failing_midway_deletes_nothing(
@@ -281,10 +358,7 @@ async def test_an_empty_list_trips_the_guard_until_approved(
 async def test_approval_spares_records_seen_since(
     store: SqlStore, sim: BuildiumSimulator, integ: Integration
 ) -> None:
-    await full_units(store, integ)
-    sim.add_fault("empty", path=UNITS_PATH, count=1)
-    _, held = await full_units(store, integ)
-    assert held.status is RunStatus.NEEDS_ATTENTION
+    held = await held_after_empty_answer(store, sim, integ)
     gone = {str(i) for i in sim.mutate("units", delete=2)["deleted"]}
     _, later = await full_units(store, integ)
     assert later.status is RunStatus.SUCCESS and later.counts.deleted == 2

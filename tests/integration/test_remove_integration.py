@@ -23,6 +23,7 @@ from syncd.store.tables import (
     quarantine,
     residents_to_leases,
     schedules,
+    seen_pages,
     sync_runs,
 )
 
@@ -30,6 +31,7 @@ OWNED: list[Table] = [
     *MODEL_TABLES.values(),
     residents_to_leases,
     quarantine,
+    seen_pages,
     checkpoints,
     schedules,
     sync_runs,

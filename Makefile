@@ -52,7 +52,7 @@ format: setup
 
 bench: setup
 	bash scripts/ensure-postgres.sh
-	$(BIN)/python benchmarks/sync_buildium.py
+	$(BIN)/python benchmarks/sync_buildium.py --records 100000 --large 1000000
 	$(BIN)/python benchmarks/connectors.py
 
 clean:

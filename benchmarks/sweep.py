@@ -55,8 +55,10 @@ async def fresh_db(name: str = "syncd_sweep_bench") -> str:
 async def _seed(
     store: SqlStore, iid: str, run_id: str, started: datetime, n: int, step: int
 ) -> None:
-    # Seen records carry the run's id and a last_seen after its start; the
-    # unseen ones an older run's id and an older last_seen.
+    # As after an unchanged re-sync: every record carries an earlier run's id
+    # (no row was rewritten), the seen ones are listed in the run's seen
+    # pages (1,000 per page) with a last_seen after its start, the unseen
+    # ones have an older last_seen.
     seen_at, old = started + timedelta(seconds=1), started - timedelta(days=1)
     sql = text(
         """
@@ -69,17 +71,25 @@ async def _seed(
             CASE WHEN i % CAST(:step AS int) = 0 THEN CAST(:old AS timestamptz)
                  ELSE CAST(:seen AS timestamptz) END,
             '{}'::jsonb, md5(i::text),
-            CASE WHEN i % CAST(:step AS int) = 0 THEN 'an-earlier-run'
-                 ELSE CAST(:run AS text) END,
+            'an-earlier-run',
             'U' || i, i % 4, 100000 + i
         FROM generate_series(1, CAST(:n AS int)) AS i
         """
     )
     async with store.engine.begin() as conn:
         await conn.execute(text("DELETE FROM units WHERE integration_id = :iid"), {"iid": iid})
+        await conn.execute(sql, {"iid": iid, "old": old, "seen": seen_at, "step": step, "n": n})
         await conn.execute(
-            sql,
-            {"iid": iid, "old": old, "seen": seen_at, "step": step, "run": run_id, "n": n},
+            text(
+                """
+                INSERT INTO seen_pages (run_id, integration_id, model, seen_at, x_ids)
+                SELECT CAST(:run AS text), CAST(:iid AS text), 'units',
+                    CAST(:seen AS timestamptz), array_agg(i::text)
+                FROM generate_series(1, CAST(:n AS int)) AS i
+                WHERE i % CAST(:step AS int) <> 0 GROUP BY i / 1000
+                """
+            ),
+            {"iid": iid, "seen": seen_at, "step": step, "run": run_id, "n": n},
         )
     async with store.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -68,7 +68,8 @@ _DESCRIPTIONS = {
     "x_id": "the record's id in the PMS",
     "created_at": "when syncd first stored the record (UTC)",
     "updated_at": "when syncd last stored a change of the record (UTC)",
-    "last_seen": "when a sync last saw the record in the PMS (UTC)",
+    "last_seen": "when a sync last saw the record in the PMS (UTC), to within "
+    "SYNCD_LAST_SEEN_RESOLUTION_SECONDS (default an hour)",
     "deleted_at": "when syncd found the record gone from the PMS; null while it exists",
 }
 

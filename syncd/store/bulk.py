@@ -157,15 +157,17 @@ class BulkInsert:
     conversions: tuple[tuple[int, Encoder], ...]
     copy: bool
 
-    def _encode(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        if not self.conversions:
-            return [tuple(r) for r in rows]
-        out = []
+    def _encode(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        # Rows given as lists are the caller's to give away: encoded in place.
+        conversions = self.conversions
+        if not conversions:
+            return rows
+        out: list[list[Any]] = []
         for row in rows:
-            values = list(row)
-            for i, enc in self.conversions:
+            values = row if type(row) is list else list(row)
+            for i, enc in conversions:
                 values[i] = enc(values[i])
-            out.append(tuple(values))
+            out.append(values)
         return out
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
@@ -183,7 +185,8 @@ class BulkInsert:
         elif self.dialect == "postgresql":
             await conn.exec_driver_sql(self.sql, tuple(map(list, zip(*encoded, strict=True))))
         else:
-            await conn.exec_driver_sql(self.sql, encoded)
+            # SQLAlchemy takes an executemany's rows as tuples only.
+            await conn.exec_driver_sql(self.sql, [tuple(r) for r in encoded])
 
 
 def bulk_insert(

@@ -281,33 +281,33 @@ class SqlRecords(SqlRepository, Records):
         iid, vendor, run_id = integration.id, integration.vendor, progress.run_id
         columns = self._model_columns[model]
         fields = self._event_fields[model]
-        new_rows: list[tuple[Any, ...]] = []
-        changed_rows: list[tuple[Any, ...]] = []
+        new_rows: list[list[Any]] = []
+        changed_rows: list[list[Any]] = []
         events: list[tuple[Any, ...]] = []
         ids: dict[str, str] = {}
         for rec in records:
             values = rec.values
-            rid = ids[rec.x_id] = record_key(iid, model, rec.x_id)
-            is_update = rec.x_id in existing
-            (changed_rows if is_update else new_rows).append(
-                (  # in COMMON_COLUMNS order, then the model's own
-                    rid,
-                    rec.x_id,
-                    iid,
-                    vendor,
-                    values.get("x_property_id"),
-                    values.get("property_id"),
-                    now,
-                    now,
-                    now,
-                    None,
-                    values.get("custom_data") or {},
-                    rec.content_hash,
-                    source_hashes.get(rec.x_id),
-                    run_id,
-                    *[values.get(c) for c in columns],
-                )
-            )
+            x_id = rec.x_id
+            rid = ids[x_id] = record_key(iid, model, x_id)
+            # A list, so the bulk insert can encode it in place.
+            row = [  # in COMMON_COLUMNS order, then the model's own
+                rid,
+                x_id,
+                iid,
+                vendor,
+                values.get("x_property_id"),
+                values.get("property_id"),
+                now,
+                now,
+                now,
+                None,
+                values.get("custom_data") or {},
+                rec.content_hash,
+                source_hashes.get(x_id),
+                run_id,
+            ]
+            row.extend(map(values.get, columns))
+            (changed_rows if x_id in existing else new_rows).append(row)
             if previous is not None:
                 known = existing.get(rec.x_id)
                 event = record_event(

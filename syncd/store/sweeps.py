@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from syncd.crypto import Cipher
 from syncd.domain import FetchWindow, RunStatus, SweepResult, SweepScope
 from syncd.errors import SweepError
 from syncd.store._shared import SqlRepository, utc_now
-from syncd.store.base import Sweeps
+from syncd.store.base import DEFAULT_STALE_AFTER, Sweeps
 from syncd.store.bulk import sweep_statements
 from syncd.store.engine import translate_errors
 from syncd.store.seen import OF_MODEL, OF_RUN, seen_statements
@@ -122,6 +122,29 @@ class SqlSweeps(SqlRepository, Sweeps):
             )
         return row
 
+    async def _refuse_while_syncing(self, conn: AsyncConnection, row: Any, now: datetime) -> None:
+        """Raise SweepError while a live run syncs the held run's model.
+
+        Such a run records what it sees in seen pages as it goes, without
+        touching the rows: an approval racing it could delete a record the
+        run has just seen.
+        """
+        beat = func.coalesce(sync_runs.c.heartbeat_at, sync_runs.c.started_at)
+        live = await conn.execute(
+            select(sync_runs.c.id).where(
+                sync_runs.c.integration_id == row.integration_id,
+                sync_runs.c.model == row.model,
+                sync_runs.c.status == RunStatus.RUNNING.value,
+                beat >= now - DEFAULT_STALE_AFTER,
+            )
+        )
+        running = live.first()
+        if running is not None:
+            raise SweepError(
+                f"run {running.id} is syncing {row.model} right now: approve the held sweep "
+                "when it has finished"
+            )
+
     async def _resolve_held(self, conn: AsyncConnection, row: Any, deleted: int, note: str) -> None:
         """Mark a held model run SUCCESS; its root too once nothing else in it is held or failed."""
         await conn.execute(
@@ -166,6 +189,7 @@ class SqlSweeps(SqlRepository, Sweeps):
         async with translate_errors(), self.engine.begin() as conn:
             await self._hash_joins(conn)
             row = await self._held_run(conn, run_id)
+            await self._refuse_while_syncing(conn, row, now)
             scope = SweepScope(
                 integration_id=row.integration_id,
                 vendor=row.vendor,

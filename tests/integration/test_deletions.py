@@ -191,6 +191,22 @@ async def test_a_held_sweep_keeps_what_later_runs_saw(
     assert await deleted_x_ids(store, "units") == gone
 
 
+async def test_no_approval_while_the_model_syncs(
+    store: SqlStore, sim: BuildiumSimulator, integ: Integration
+) -> None:
+    held = await held_after_empty_answer(store, sim, integ)
+    running = await store.start_run(
+        integration=integ, model="units", mode=SyncMode.FULL, trigger="test"
+    )
+    now = datetime.now(UTC)
+    with pytest.raises(SweepError, match=f"run {running} is syncing units"):
+        await store.approve_sweep(held.run_id, date_field=None, events=True, now=now)
+    assert await store.count_records("acme", "units") == SCALE
+    await store.finish_run(running, RunStatus.FAILED, None, "test")
+    result = await store.approve_sweep(held.run_id, date_field=None, events=True, now=now)
+    assert result.deleted == SCALE
+
+
 async def test_a_run_failing_midway_deletes_nothing(
     store: SqlStore, sim: BuildiumSimulator
 ) -> None:

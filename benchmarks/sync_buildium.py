@@ -15,7 +15,12 @@ each sync process's own CPU per record and peak RSS (from wait4, so only that
 process counts), and last a table of the CPU-per-record targets with each
 measured value and the floor it is compared with.
 
+With ``--large N`` it then syncs N records per engine the same way (no
+floors) and adds to the table how records/s at N compare with the base size.
+``make bench`` runs ``--records 100000 --large 1000000``.
+
     .venv/bin/python benchmarks/sync_buildium.py [--records 200000] [--engines postgresql,sqlite]
+        [--large 1000000]
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.logs import configure_logging
+from syncd.runtime import tune_gc
 from syncd.settings import describe_settings, load_settings
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _fail(EXIT_USAGE, str(exc))
     configure_logging(settings.log_level, settings.log_format)
+    tune_gc()
     try:
         return anyio.run(COMMANDS[args.command], args, settings)
     except _USAGE_ERRORS as exc:

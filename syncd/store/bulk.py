@@ -4,12 +4,10 @@ SQLAlchemy's per-row parameter processing costs more than the database work
 for a 1,000-record page, so page writes go to the driver directly:
 
 - PostgreSQL: one statement per page whose parameters are column arrays,
-  ``INSERT … SELECT * FROM unnest($1::uuid[], …)``; look-ups probe the
-  index once per key of ``unnest($1::text[])`` (a LATERAL subquery), and
-  touches and deletes take their keys as one ``= ANY($1::text[])``, so no
-  plan reads the integration's every row, whatever the table statistics say
-  (an ``IN`` list of 1,000 parameters against stale statistics degrades into
-  a nested scan; a hash join read the whole table for each page).
+  ``INSERT … SELECT * FROM unnest($1::uuid[], …)``; look-ups join
+  ``unnest($1::text[])`` so the plan stays an index or hash join whatever the
+  table statistics say (an ``IN`` list of 1,000 parameters against stale
+  statistics degrades into a nested scan).
 - SQLite: ``executemany`` of pre-encoded tuples (the sqlite3 module loops in C).
 
 Values are encoded here exactly as SQLAlchemy's own types store them, so rows
@@ -289,19 +287,15 @@ def keyed_statements(dialect: str, table: Table) -> KeyedStatements:
     """Look-up and touch statements of a model table."""
     t = table.name
     if dialect == "postgresql":
-        # One index probe per key, whatever the planner thinks of the table:
-        # a hash join would read every row of the integration for each page,
-        # and a first sync would turn quadratic as the table grows (the
-        # planner picks it while the table is small and never analyzed).
         lookup = (
             f"SELECT t.x_id, t.content_hash, t.source_hash, t.deleted_at "
-            f"FROM unnest($2::text[]) AS k(x_id) CROSS JOIN LATERAL ("
-            f"SELECT x_id, content_hash, source_hash, deleted_at FROM {t} "
-            f"WHERE integration_id = $1 AND x_id = k.x_id LIMIT 1) AS t"
+            f"FROM unnest($2::text[]) AS k(x_id) "
+            f"JOIN {t} AS t ON t.integration_id = $1 AND t.x_id = k.x_id"
         )
         touch = (
             f"UPDATE {t} AS t SET last_seen = $1 "
-            f"WHERE t.integration_id = $3 AND t.x_id = ANY($4::text[]) AND t.last_seen < $2"
+            f"FROM unnest($4::text[]) AS k(x_id) "
+            f"WHERE t.integration_id = $3 AND t.x_id = k.x_id AND t.last_seen < $2"
         )
     else:
         lookup = (
@@ -345,10 +339,10 @@ def keyed_delete(dialect: str, table: Table, key: str, *extra: str) -> KeyedDele
     if dialect == "postgresql":
         conds = "".join(f" AND t.{c} = ${i}" for i, c in enumerate(extra, start=2))
         n = len(extra) + 2
-        # The keys as one array: an index condition, never a scan per page.
+        # A join on unnest, like the look-ups: never a nested scan.
         sql = (
-            f"DELETE FROM {table.name} AS t "
-            f"WHERE t.integration_id = $1{conds} AND t.{key} = ANY(${n}::text[])"
+            f"DELETE FROM {table.name} AS t USING unnest(${n}::text[]) AS k(key) "
+            f"WHERE t.integration_id = $1{conds} AND t.{key} = k.key"
         )
     else:
         conds = "".join(f" AND {c} = ?" for c in extra)

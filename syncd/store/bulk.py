@@ -469,20 +469,26 @@ class SweepStatements:
         ``model`` and ``run_id`` (the events' job). Returns the records deleted.
         """
         t = self.table.name
+        rows_unseen = unseen
         unseen = f"{unseen} AND {self.seen.not_seen(pages)}"
         since, until = params.get("since"), params.get("until")
+        excluded = params.get("excluded")
         cols = (
             "integration_id, integration_vendor, model, record_id, x_id, event_type, run_id, "
             "payload, created_at"
         )
         if self.dialect == "postgresql":
-            where = self._where("t", date_field, since, until, unseen, params.get("excluded"))
+            where = self._where("t", date_field, since, until, unseen, excluded)
             cand = f"WITH cand AS (SELECT t.id FROM {t} AS t WHERE {where} LIMIT {SWEEP_BATCH})"
-            # The UPDATE repeats the predicate: a row refreshed by a concurrent
-            # run while this one waited for its lock is re-checked and spared.
+            # The UPDATE repeats the row predicate: a row refreshed by a
+            # concurrent run while this one waited for its lock is re-checked
+            # and spared. The seen pages are not repeated: in one statement
+            # they are read from one snapshot, so a second anti-join would
+            # only hash them again.
+            recheck = self._where("t", date_field, since, until, rows_unseen, excluded)
             update = (
                 f"UPDATE {t} AS t SET deleted_at = :now, updated_at = :now FROM cand "
-                f"WHERE t.id = cand.id AND {where}"
+                f"WHERE t.id = cand.id AND {recheck}"
             )
             if events:
                 payload = _json_object("jsonb_build_object", _PG_DELETED_PAYLOAD)
@@ -503,7 +509,7 @@ class SweepStatements:
                     return total
         # SQLite has one writer at a time: within this transaction the INSERT
         # and the UPDATE see the same rows.
-        where = self._where("", date_field, since, until, unseen, params.get("excluded"))
+        where = self._where("", date_field, since, until, unseen, excluded)
         if events:
             payload = _json_object("json_object", _SQLITE_DELETED_PAYLOAD)
             insert = (
